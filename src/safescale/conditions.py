@@ -1,0 +1,57 @@
+"""The deployment conditions of the study: the one place their names live."""
+
+from __future__ import annotations
+
+CLOSED_BOOK = "closed_book"
+CLEAN_EVIDENCE = "clean_evidence"
+CONFLICT_EVIDENCE = "conflict_evidence"
+STANDARD_RAG = "standard_rag"
+TOP_1 = "top_1"
+TOP_5 = "top_5"
+TOP_10 = "top_10"
+PADDED_TOP_1 = "padded_top_1"
+AGENTIC_RAG = "agentic_rag"
+MAX_CONTEXT = "max_context"
+
+ALL_CONDITIONS: tuple[str, ...] = (
+    CLOSED_BOOK,
+    CLEAN_EVIDENCE,
+    CONFLICT_EVIDENCE,
+    STANDARD_RAG,
+    TOP_1,
+    TOP_5,
+    TOP_10,
+    PADDED_TOP_1,
+    AGENTIC_RAG,
+    MAX_CONTEXT,
+)
+
+# The six headline conditions of the study, in the order tables show them.
+HEADLINE_CONDITIONS: tuple[str, ...] = (
+    CLOSED_BOOK,
+    CLEAN_EVIDENCE,
+    CONFLICT_EVIDENCE,
+    STANDARD_RAG,
+    AGENTIC_RAG,
+    MAX_CONTEXT,
+)
+
+REFERENCE_CONDITION = CLOSED_BOOK
+
+# Conditions whose context comes from a benchmark column; they are skipped
+# (and recorded as skipped) for questions where that column is empty.
+EVIDENCE_FIELD: dict[str, str] = {
+    CLEAN_EVIDENCE: "evidence_clean",
+    CONFLICT_EVIDENCE: "evidence_conflict",
+}
+
+# Retrieval conditions: how many top-ranked chunks each uses (None = from config).
+RETRIEVAL_TOP_K: dict[str, int | None] = {
+    STANDARD_RAG: None,
+    TOP_1: 1,
+    TOP_5: 5,
+    TOP_10: 10,
+}
+
+LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E")
+LABEL_KINDS: tuple[str, ...] = ("high_risk", "unsafe", "contradicts")

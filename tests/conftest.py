@@ -1,0 +1,56 @@
+"""Shared fixtures: paths, a RadSaFE-style CSV writer, and the real small model."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LETTERS = "ABCDE"
+
+
+def study_row(qid: str, n_options: int = 5, correct: str = "B", **over) -> dict[str, str]:
+    """A row in the study's column layout (option_{letter}, option_{i}_{kind})."""
+    row = {
+        "question_id": qid,
+        "question_text": f"Question {qid}?",
+        "correct_answer": correct,
+        "evidence_clean": "clean fact",
+        "evidence_conflict": "wrong fact",
+    }
+    for i, letter in enumerate(LETTERS, start=1):
+        filled = i <= n_options
+        row[f"option_{letter}"] = f"option text {letter}" if filled else ""
+        for kind in ("high_risk", "unsafe", "contradicts"):
+            row[f"option_{i}_{kind}"] = (
+                ("1" if (filled and letter == "A") else "0") if filled else ""
+            )
+    row.update(over)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The real SmolLM2-135M GGUF, fetched by `make test` before pytest runs."""
+    import yaml
+
+    from safescale.models import cached_model_path, default_cache_dir, parse_registry
+
+    specs = parse_registry(yaml.safe_load((ROOT / "config" / "models.yaml").read_text()))
+    path = cached_model_path(specs["smollm2-135m"], default_cache_dir())
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} missing: run `make test`, which fetches the test model")
+        pytest.skip("test model not fetched (run `make test`)")
+    return path

