@@ -1,0 +1,1 @@
+"""Running prompts through models: engines, sampling, parsing, resumable runs."""

@@ -1,0 +1,234 @@
+"""In-process llama.cpp engine: one prompt evaluation serves the letter
+probabilities, the greedy answer and every self-consistency sample.
+
+Self-consistency by prefix tree: after one forward pass the next-token
+distribution is known, so each of the n samples draws its next token from it
+(its own seeded stream) and only distinct prefixes are decoded further. Each
+sample still follows exactly the conditional distribution of independent
+sampling; shared prefixes are simply not recomputed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from safescale.inference.sampling import SamplingSettings, draw, softmax, token_distribution
+from safescale.prompts import tokenize
+
+
+@dataclass(frozen=True)
+class Decoding:
+    greedy_max_tokens: int = 10
+    n_samples: int = 20
+    sample_max_tokens: int = 10
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+
+
+@dataclass
+class Generation:
+    tokens: list[int]
+    raw: str
+
+
+@dataclass
+class EngineStats:
+    """Counters for the benchmark: tokens actually evaluated vs requested."""
+
+    prompt_tokens_evaluated: int = 0
+    decode_steps: int = 0
+    seconds_prompt: float = 0.0
+    seconds_decode: float = 0.0
+
+
+class LlamaEngine:
+    def __init__(
+        self,
+        model_path: str | Path,
+        n_ctx: int,
+        threads: int = 1,
+        n_batch: int = 512,
+        n_gpu_layers: int = 0,
+    ):
+        from llama_cpp import Llama
+
+        self.llm = Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=n_batch,
+            n_gpu_layers=n_gpu_layers,
+            logits_all=False,
+            verbose=False,
+            seed=0,
+        )
+        self.n_vocab = self.llm.n_vocab()
+        self.n_ctx = n_ctx
+        self.stats = EngineStats()
+        self._letter_ids = {letter: self._single_tokens(letter) for letter in "ABCDE"}
+
+    # --- low-level --------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        return tokenize(self.llm, text)
+
+    def _single_tokens(self, letter: str) -> list[int]:
+        """Token ids that spell the letter alone ("B" and " B" are often distinct)."""
+        ids = set()
+        for variant in (letter, " " + letter):
+            toks = self.llm.tokenize(variant.encode(), add_bos=False, special=False)
+            if len(toks) == 1:
+                ids.add(toks[0])
+        return sorted(ids)
+
+    def _is_stop(self, token: int) -> bool:
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
+        return bool(llama_cpp.llama_vocab_is_eog(vocab, token)) or token == self.llm.token_eos()
+
+    def _logits(self) -> np.ndarray:
+        import llama_cpp
+
+        ptr = llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+        arr = np.ctypeslib.as_array(
+            ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,)
+        )
+        return arr.copy()
+
+    def _eval_at(self, position: int, tokens: list[int]) -> np.ndarray:
+        """Evaluate tokens after the first `position` cached tokens; return last logits."""
+        self.llm.n_tokens = position
+        self.llm.eval(tokens)
+        return self._logits()
+
+    def prime(self, tokens: list[int]) -> np.ndarray:
+        """Evaluate a prompt from position 0 and return the next-token logits.
+
+        Deliberately no reuse of another prompt's cached prefix: logits depend
+        (in the last bits) on how tokens were batched, so reuse across prompts
+        would make a question's samples depend on which question ran before it,
+        and a resumed run would differ from an uninterrupted one. Within one
+        prompt, this single evaluation serves the greedy answer, the letter
+        probabilities and every sample.
+        """
+        if len(tokens) + 1 > self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
+        t0 = time.perf_counter()
+        logits = self._eval_at(0, tokens)
+        self.stats.seconds_prompt += time.perf_counter() - t0
+        self.stats.prompt_tokens_evaluated += len(tokens)
+        return logits
+
+    def _detok(self, tokens: list[int]) -> str:
+        return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+
+    # --- decoding ---------------------------------------------------------
+    def letter_probabilities(
+        self, logits: np.ndarray, letters: tuple[str, ...]
+    ) -> tuple[dict[str, float], float]:
+        """Exact first-token probability of each letter, renormalised; and their raw mass."""
+        p = softmax(logits)
+        mass = {letter: float(p[self._letter_ids[letter]].sum()) for letter in letters}
+        total = sum(mass.values())
+        if total <= 0:
+            return {letter: 0.0 for letter in letters}, 0.0
+        return {k: v / total for k, v in mass.items()}, total
+
+    def greedy(self, prompt_len: int, logits: np.ndarray, max_tokens: int) -> Generation:
+        tokens: list[int] = []
+        t0 = time.perf_counter()
+        for step in range(max_tokens):
+            tok = int(np.argmax(logits))
+            if self._is_stop(tok):
+                break
+            tokens.append(tok)
+            if step + 1 < max_tokens:
+                logits = self._eval_at(prompt_len + len(tokens) - 1, [tok])
+                self.stats.decode_steps += 1
+        self.stats.seconds_decode += time.perf_counter() - t0
+        return Generation(tokens, self._detok(tokens))
+
+    def sample_tree(
+        self,
+        prompt_len: int,
+        logits: np.ndarray,
+        seeds: list[int],
+        max_tokens: int,
+        settings: SamplingSettings,
+        is_final: Callable[[str], bool] | None = None,
+    ) -> list[Generation]:
+        """Decode each sample until a stop token, max_tokens, or `is_final(text)`.
+
+        `is_final` lets a branch stop once its parsed letter can no longer change
+        (see parsing.letter_is_final); the parsed letters are then identical to
+        full decoding, only the recorded raw text is shorter.
+        """
+        rngs = [np.random.default_rng(s) for s in seeds]
+        finished: dict[int, list[int]] = {}
+        t0 = time.perf_counter()
+
+        def expand(node_logits: np.ndarray, members: list[int], prefix: list[int]) -> None:
+            p = token_distribution(node_logits, settings)
+            children: dict[int, list[int]] = {}
+            for i in members:
+                children.setdefault(draw(p, rngs[i]), []).append(i)
+            for tok in sorted(children):
+                group = children[tok]
+                if self._is_stop(tok):
+                    finished.update({i: prefix for i in group})
+                    continue
+                path = [*prefix, tok]
+                if len(path) >= max_tokens or (is_final and is_final(self._detok(path))):
+                    finished.update({i: path for i in group})
+                    continue
+                child_logits = self._eval_at(prompt_len + len(prefix), [tok])
+                self.stats.decode_steps += 1
+                expand(child_logits, group, path)
+
+        if seeds:
+            expand(logits, list(range(len(seeds))), [])
+        self.stats.seconds_decode += time.perf_counter() - t0
+        return [Generation(finished[i], self._detok(finished[i])) for i in range(len(seeds))]
+
+    def answer(
+        self,
+        prompt_tokens: list[int],
+        letters: tuple[str, ...],
+        decoding: Decoding,
+        sample_seeds: list[int],
+        is_final: Callable[[str], bool] | None = None,
+    ) -> dict:
+        """Everything the study records for one prompt, from one prompt evaluation."""
+        t0 = time.perf_counter()
+        logits = self.prime(prompt_tokens)
+        greedy = self.greedy(len(prompt_tokens), logits, decoding.greedy_max_tokens)
+        latency = time.perf_counter() - t0
+        probs, mass = self.letter_probabilities(logits, letters)
+        samples = self.sample_tree(
+            len(prompt_tokens),
+            logits,
+            sample_seeds,
+            decoding.sample_max_tokens,
+            decoding.sampling,
+            is_final,
+        )
+        return {
+            "greedy": greedy,
+            "samples": samples,
+            "letter_probs": probs,
+            "letter_mass": mass,
+            "latency_s": latency,
+        }
+
+    def generate_text(self, prompt: str, max_tokens: int) -> str:
+        """Greedy free text (the agent's planning calls)."""
+        tokens = self.tokenize(prompt)
+        budget = max(1, min(max_tokens, self.n_ctx - len(tokens) - 1))
+        logits = self.prime(tokens)
+        return self.greedy(len(tokens), logits, budget).raw

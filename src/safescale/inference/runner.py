@@ -1,0 +1,106 @@
+"""Resumable prediction files: one JSON line per question, appended as it completes.
+
+Lines go to `<output>.partial` (flushed and fsynced per question); the real
+output appears only by an atomic rename once every question is done, so
+Snakemake never sees a partial file as complete. A rerun after a crash or kill
+resumes from the partial file if it was written with the same run key
+(prompts, model hash, decoding, seed); otherwise it starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from safescale.question import Question
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def _read_partial(path: Path, run_key: str) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    done: dict[str, dict] = {}
+    with path.open(encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    try:
+        header = json.loads(lines[0])
+    except (json.JSONDecodeError, IndexError):
+        return {}
+    if header.get("run_key") != run_key:
+        return {}
+    for line in lines[1:]:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by the kill; that question is redone
+        done[rec["question_id"]] = rec
+    return done
+
+
+class Progress:
+    """Periodic progress lines (done, rate, ETA) for the job log."""
+
+    def __init__(self, total: int, label: str, stream=sys.stderr, every_s: float = 10.0):
+        self.total, self.label, self.stream, self.every_s = total, label, stream, every_s
+        self.start = self.last = time.monotonic()
+        self.done = 0
+
+    def step(self, resumed: bool = False) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if now - self.last >= self.every_s or self.done == self.total:
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate else float("inf")
+            print(
+                f"[{self.label}] {self.done}/{self.total} questions, {rate:.2f}/s, ETA {eta:.0f}s",
+                file=self.stream,
+                flush=True,
+            )
+            self.last = now
+
+
+def run_resumable(
+    items: Iterable[tuple[Question, dict]],
+    output: str | Path,
+    run_key: str,
+    predict: Callable[[Question, dict], dict],
+    label: str = "",
+) -> dict[str, int]:
+    """Write one prediction per (question, prompt record); resume a partial run."""
+    output = Path(output)
+    partial = output.with_name(output.name + PARTIAL_SUFFIX)
+    items = list(items)
+    done = _read_partial(partial, run_key)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(items), label)
+    counts = {"resumed": 0, "computed": 0}
+    # Rewrite the partial file with the valid lines we keep (drops a torn last line).
+    with partial.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"run_key": run_key}) + "\n")
+        for q, _ in items:
+            if q.question_id in done:
+                fh.write(json.dumps(done[q.question_id], ensure_ascii=False) + "\n")
+        fh.flush()
+        for q, prompt in items:
+            if q.question_id in done:
+                counts["resumed"] += 1
+            else:
+                rec = predict(q, prompt)
+                done[q.question_id] = rec
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                counts["computed"] += 1
+            progress.step()
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for q, _ in items:
+            fh.write(json.dumps(done[q.question_id], ensure_ascii=False) + "\n")
+    tmp.replace(output)
+    partial.unlink()
+    return counts

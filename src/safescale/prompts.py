@@ -1,0 +1,102 @@
+"""The study's prompt templates, rendered exactly as each model will see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from safescale.question import Question
+
+SYSTEM_PROMPT = (
+    "You are an expert medical assistant specialised in radiology. Answer the "
+    "multiple-choice question with only the letter of the correct option."
+)
+
+# One worked example for completion-style (base) models, outside medicine so it
+# teaches the answer format without leaking domain content. Its letter is
+# fixed; note it in reports as a possible positional prior.
+COMPLETION_EXAMPLE = (
+    "Question: Which planet is closest to the Sun?\n"
+    "Options:\nA. Venus\nB. Earth\nC. Mercury\nD. Mars\n"
+    "Answer: C\n\n"
+)
+
+
+def format_question(q: Question) -> str:
+    options = "\n".join(f"{letter}. {text}" for letter, text in q.options.items())
+    return f"Question: {q.question}\nOptions:\n{options}\nAnswer:"
+
+
+def user_message(q: Question, context: str | None) -> str:
+    block = f"Context:\n{context.strip()}\n\n" if context else ""
+    return block + format_question(q)
+
+
+def messages_for(q: Question, context: str | None) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": user_message(q, context)},
+    ]
+
+
+def completion_prompt(q: Question, context: str | None) -> str:
+    """Base models: instruction, one example, optional context, then the question."""
+    block = f"Context:\n{context.strip()}\n\n" if context else ""
+    return f"{SYSTEM_PROMPT}\n\n{COMPLETION_EXAMPLE}{block}{format_question(q)}"
+
+
+@dataclass
+class Renderer:
+    """Turns messages into the exact prompt string of one model, and counts its tokens.
+
+    Uses the GGUF's own chat template (Jinja) for chat models; llama-cpp-python's
+    silent fallback to the Llama-2 format is never used: a chat model without a
+    template is an error, and base models use `completion_prompt`.
+    """
+
+    prompt_style: str
+    llama: Any  # llama_cpp.Llama, loaded with vocab_only=True is enough
+
+    def __post_init__(self) -> None:
+        self._formatter = None
+        if self.prompt_style == "chat":
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ValueError(
+                    "model has no chat template in its GGUF metadata; register it with "
+                    "prompt_style: completion"
+                )
+            vocab = self.llama._model
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(self.llama.token_eos()),
+                bos_token=vocab.token_get_text(self.llama.token_bos()),
+                add_generation_prompt=True,
+            )
+
+    def render(self, q: Question, context: str | None) -> str:
+        if self._formatter is None:
+            return completion_prompt(q, context)
+        return self._formatter(messages=messages_for(q, context)).prompt
+
+    def render_messages(self, messages: list[dict[str, str]]) -> str:
+        if self._formatter is None:
+            return "\n\n".join(m["content"] for m in messages)
+        return self._formatter(messages=messages).prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        return tokenize(self.llama, text)
+
+    def count(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+
+def tokenize(llama: Any, text: str) -> list[int]:
+    """Tokens of a rendered prompt: special tokens parsed, one BOS if the model uses it."""
+    tokens = llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+    bos = llama.token_bos()
+    if len(tokens) >= 2 and tokens[0] == bos and tokens[1] == bos:
+        tokens = tokens[1:]
+    return tokens

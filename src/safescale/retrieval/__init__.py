@@ -1,0 +1,1 @@
+"""Chunking, lexical and dense indexes, fusion and retrieval quality."""

@@ -1,0 +1,112 @@
+"""The real llama.cpp build on a real GGUF: no SIGILL, exact probabilities, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from safescale.inference.llama_engine import Decoding, LlamaEngine
+from safescale.inference.parsing import letter_is_final
+from safescale.inference.sampling import SamplingSettings, derive_seed, token_distribution
+from safescale.prompts import Renderer
+from safescale.question import OptionLabels, Question
+
+Q = Question(
+    "q1",
+    "A 30-year-old man has a sudden, severe headache that he describes as the worst of his "
+    "life, with neck stiffness and vomiting. Which first imaging test is most appropriate?",
+    {
+        "A": "Non-contrast CT of the head",
+        "B": "MRI of the lumbar spine",
+        "C": "Abdominal ultrasound",
+        "D": "Chest radiograph",
+        "E": "Knee radiograph",
+    },
+    "A",
+    {k: OptionLabels() for k in "ABCDE"},
+)
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2_path):
+    return LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
+
+
+def prompt_tokens(engine):
+    r = Renderer("chat", engine.llm)
+    return r.tokenize(r.render(Q, "Thunderclap headache: non-contrast CT first. " * 4))
+
+
+def test_smoke_prompt_longer_than_32_tokens(engine):
+    tokens = prompt_tokens(engine)
+    assert len(tokens) > 32  # the AMX crash appeared on the first batch of >= 32 tokens
+    out = engine.answer(tokens, Q.letters, Decoding(n_samples=4), [1, 2, 3, 4])
+    assert out["greedy"].raw.strip() != ""
+    probs = out["letter_probs"]
+    assert set(probs) == set("ABCDE") and abs(sum(probs.values()) - 1) < 1e-9
+    assert 0 < out["letter_mass"] <= 1
+
+
+def test_letter_probs_match_full_softmax(engine):
+    tokens = prompt_tokens(engine)
+    logits = engine.prime(tokens)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    probs, mass = engine.letter_probabilities(logits, Q.letters)
+    ids = engine._letter_ids
+    assert mass == pytest.approx(sum(p[ids[x]].sum() for x in "ABCDE"), rel=1e-6)
+    assert probs["A"] == pytest.approx(p[ids["A"]].sum() / mass, rel=1e-6)
+
+
+def test_same_seeds_same_samples_whatever_ran_before(engine, smollm2_path):
+    """One prompt evaluation per question; results independent of the engine's history."""
+    tokens = prompt_tokens(engine)
+    seeds = [derive_seed(42, "m", "c", "q1", i) for i in range(20)]
+    before = engine.stats.prompt_tokens_evaluated
+    a = engine.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    assert engine.stats.prompt_tokens_evaluated - before == len(tokens)
+    engine.generate_text("Something else entirely, to change the cache.", 5)
+    b = engine.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    assert [s.raw for s in a["samples"]] == [s.raw for s in b["samples"]]
+    fresh = LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
+    c = fresh.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    assert [s.raw for s in a["samples"]] == [s.raw for s in c["samples"]]
+    assert a["greedy"].raw == c["greedy"].raw
+
+
+def test_tree_sampling_matches_independent_sampling(engine):
+    """Each tree sample equals the sample an independent decoder draws with the same stream."""
+    tokens = prompt_tokens(engine)
+    settings = SamplingSettings(temperature=0.7)
+    seeds = [11, 12, 13, 14, 15, 16]
+    logits = engine.prime(tokens)
+    tree = engine.sample_tree(len(tokens), logits, seeds, 4, settings)
+    for seed, gen in zip(seeds, tree, strict=True):
+        rng = np.random.default_rng(seed)
+        out, step_logits = [], engine.prime(tokens)
+        for _ in range(4):
+            p = token_distribution(step_logits, settings)
+            tok = int(
+                min(
+                    np.searchsorted(np.cumsum(p), rng.random() * np.cumsum(p)[-1], side="right"),
+                    len(p) - 1,
+                )
+            )
+            if engine._is_stop(tok):
+                break
+            out.append(tok)
+            if len(out) == 4:
+                break
+            step_logits = engine._eval_at(len(tokens) + len(out) - 1, [tok])
+        assert gen.tokens == out
+
+
+def test_pure_temperature_is_the_default():
+    s = SamplingSettings()
+    assert (s.top_k, s.top_p, s.min_p) == (0, 1.0, 0.0)
+    logits = np.array([2.0, 1.0, 0.0, -1.0])
+    p = token_distribution(logits, s)
+    expected = np.exp(logits / 0.7) / np.exp(logits / 0.7).sum()
+    np.testing.assert_allclose(p, expected)
+    filtered = token_distribution(logits, SamplingSettings(top_k=2))
+    assert filtered[2] == 0 and filtered[3] == 0

@@ -1,0 +1,5 @@
+# Labels, metrics, statistics, scaling, safety gate, figures and tables.
+
+
+def analysis_targets():
+    return []

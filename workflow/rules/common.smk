@@ -1,0 +1,89 @@
+# Config validation, the model registry, wildcard constraints and shared input functions.
+import json
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+from safescale import conditions as C
+from safescale.config import cache_dir as _cache_dir
+from safescale.config import selected_models
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+def resolve(path):
+    """Config paths are relative to the working directory, else to the workflow's root."""
+    if path is None or Path(path).is_absolute() or Path(path).exists():
+        return path
+    return str(Path(workflow.basedir) / path)
+
+
+for _section, _key in [
+    ("benchmark", "path"),
+    ("corpus", "path"),
+    ("corpus", "gold_map"),
+]:
+    config[_section][_key] = resolve(config[_section][_key])
+config["models_registry"] = resolve(config["models_registry"])
+
+MODEL_SPECS = {spec.name: spec for spec in selected_models(config)}
+with open(config["models_registry"]) as _fh:
+    REGISTRY_ENTRIES = {entry["name"]: entry for entry in yaml.safe_load(_fh)}
+MODELS = list(config["models"])
+CONDITIONS = list(config["conditions"])
+RETRIEVER = config["retrieval"]["retriever"]
+RETRIEVERS = sorted(set(config["retrieval"]["evaluate"]) | {RETRIEVER})
+CACHE_DIR = str(_cache_dir(config))
+THREADS = config["inference"]["threads"]
+# One software environment for every rule (the same pins as requirements/lock.txt).
+CONDA_ENV = "../../environment.yml"
+# Rankings deep enough for top-10, padded top-1 and the longest max-context block.
+RANK_DEPTH = 200
+
+
+wildcard_constraints:
+    model="|".join(map(re.escape, MODEL_SPECS)),
+    condition="|".join(C.ALL_CONDITIONS),
+    retriever="bm25|dense|hybrid",
+
+
+def needs_retrieval(condition):
+    return condition not in (C.CLOSED_BOOK, *C.EVIDENCE_FIELD)
+
+
+def prompt_inputs(wildcards):
+    inputs = {
+        "benchmark": "results/data/benchmark.jsonl",
+        "chunks": "results/index/chunks.jsonl",
+        "model": f"results/models/{wildcards.model}.json",
+    }
+    if needs_retrieval(wildcards.condition):
+        inputs["rankings"] = f"results/retrieval/{RETRIEVER}.jsonl"
+    if wildcards.condition == C.AGENTIC_RAG:
+        inputs["agentic"] = f"results/agentic/{wildcards.model}.jsonl"
+    return inputs
+
+
+def agent_model(wildcards):
+    return config["agentic"]["agent_model"] or wildcards.model
+
+
+def prediction_files():
+    return expand(
+        "results/predictions/{model}/{condition}.jsonl",
+        model=MODELS,
+        condition=CONDITIONS,
+    )
+
+
+def all_targets():
+    return [
+        "results/data/benchmark_summary.json",
+        "results/retrieval/quality.csv",
+        "results/figures/retrieval_quality.png",
+        *prediction_files(),
+        "results/predictions/parse_summary.csv",
+        *analysis_targets(),
+        "results/provenance/manifest.json",
+    ]

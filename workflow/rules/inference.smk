@@ -1,0 +1,48 @@
+# Greedy answer, exact letter probabilities and self-consistency samples per prompt.
+
+
+rule run_inference:
+    input:
+        benchmark="results/data/benchmark.jsonl",
+        prompts="results/prompts/{model}/{condition}.jsonl",
+        model="results/models/{model}.json",
+    output:
+        predictions="results/predictions/{model}/{condition}.jsonl",
+        summary="results/predictions/{model}/{condition}.summary.json",
+    log:
+        "logs/inference/{model}/{condition}.log",
+    benchmark:
+        "benchmarks/inference/{model}/{condition}.tsv"
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=0,
+    params:
+        # Everything that changes predictions, so a params-triggered rerun fires.
+        seed=config["seed"],
+        decoding=config["decoding"],
+        inference=config["inference"],
+    script:
+        "../scripts/run_inference.py"
+
+
+rule summarize_parsing:
+    input:
+        summaries=expand(
+            "results/predictions/{model}/{condition}.summary.json",
+            model=MODELS,
+            condition=CONDITIONS,
+        ),
+        predictions=prediction_files(),
+    output:
+        table="results/predictions/parse_summary.csv",
+        unparsed="results/predictions/unparsed.csv",
+    log:
+        "logs/inference/summarize_parsing.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/summarize_parsing.py"

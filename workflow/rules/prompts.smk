@@ -1,0 +1,50 @@
+# The agent's retrieve-and-reason transcripts and the exact prompt of every (model, condition).
+
+
+rule run_agent:
+    input:
+        benchmark="results/data/benchmark.jsonl",
+        chunks="results/index/chunks.jsonl",
+        bm25="results/index/bm25.pkl",
+        chroma="results/index/chroma",
+        model=lambda w: f"results/models/{agent_model(w)}.json",
+    output:
+        transcripts="results/agentic/{model}.jsonl",
+    log:
+        "logs/agentic/{model}.log",
+    benchmark:
+        "benchmarks/agentic/{model}.tsv"
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=0,
+    params:
+        retriever=RETRIEVER,
+        rrf_k=config["retrieval"]["rrf_k"],
+        settings=config["agentic"],
+        n_batch=config["inference"]["n_batch"],
+        n_gpu_layers=config["inference"]["n_gpu_layers"],
+    script:
+        "../scripts/run_agent.py"
+
+
+rule build_prompts:
+    input:
+        unpack(prompt_inputs),
+    output:
+        prompts="results/prompts/{model}/{condition}.jsonl",
+    log:
+        "logs/prompts/{model}/{condition}.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+    params:
+        top_k=config["retrieval"]["top_k"],
+        prompting=config["prompting"],
+        greedy_max_tokens=config["decoding"]["greedy_max_tokens"],
+    script:
+        "../scripts/build_prompts.py"
