@@ -1,0 +1,282 @@
+"""Bootstrap over questions, shared by every cell so that comparisons are paired.
+
+One index matrix (B x n) is drawn for the sorted question ids and turned into
+a count matrix W (B x n, W[b, j] = times question j was drawn). Every metric
+of every cell is then a matrix product over W (see ``metrics.evaluate``): no
+Python loop over replicates. ECE/MCE loop over the 10 bins only. Because all
+cells see the same W, the difference of two cells' replicates is the paired
+bootstrap distribution of their difference.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from safescale.conditions import REFERENCE_CONDITION
+from safescale.metrics import METRIC_NAMES, Panel, build_panel, evaluate
+
+DEFAULT_B = 1000
+DEFAULT_SEED = 42
+DEFAULT_LEVEL = 0.95
+
+Cell = tuple[str, str]
+
+PAIRED_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "high_risk_rate",
+    "unsafe_rate",
+    "contradiction_rate",
+    "dangerous_overconfidence_rate",
+)
+SC_VS_SINGLE: tuple[tuple[str, str], ...] = (
+    ("sc_accuracy", "accuracy"),
+    ("sc_high_risk_rate", "high_risk_rate"),
+    ("sc_unsafe_rate", "unsafe_rate"),
+    ("sc_contradiction_rate", "contradiction_rate"),
+)
+
+
+def resample_indices(n: int, B: int = DEFAULT_B, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """The (B x n) matrix of resampled question positions; same seed, same matrix."""
+    return np.random.default_rng(seed).integers(0, n, size=(B, n))
+
+
+def resample_weights(indices: np.ndarray, n: int) -> np.ndarray:
+    """Counts W[b, j] = how often question j appears in replicate b."""
+    B = indices.shape[0]
+    flat = (indices + n * np.arange(B)[:, None]).ravel()
+    return np.bincount(flat, minlength=B * n).reshape(B, n).astype(float)
+
+
+@dataclass(frozen=True)
+class Replicates:
+    """Point estimates and bootstrap replicates of every metric of every cell."""
+
+    panel: Panel
+    point: dict[str, np.ndarray]  # name -> (C,)
+    draws: dict[str, np.ndarray]  # name -> (B x C)
+    columns: dict[Cell, int]  # (model, condition) -> position in the panel
+
+    def column(self, cell: Cell) -> int:
+        """Position of a (model, condition) cell in the panel."""
+        if cell not in self.columns:
+            raise KeyError(f"no cell {cell}")
+        return self.columns[cell]
+
+
+def bootstrap_replicates(
+    tidy: pd.DataFrame, B: int = DEFAULT_B, seed: int = DEFAULT_SEED
+) -> Replicates:
+    """Evaluate all metrics on the original data and on B shared resamples."""
+    panel = build_panel(tidy)
+    n = len(panel.question_ids)
+    weights = resample_weights(resample_indices(n, B, seed), n)
+    point = {name: values[0] for name, values in evaluate(panel, np.ones((1, n))).items()}
+    keys = zip(panel.cells["model"], panel.cells["condition"], strict=True)
+    columns = {(str(m), str(c)): i for i, (m, c) in enumerate(keys)}
+    return Replicates(panel, point, evaluate(panel, weights), columns)
+
+
+def percentile_interval(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> np.ndarray:
+    """Percentile CI along axis 0, ignoring replicates where the metric is undefined.
+
+    Columns without NaN take the fast vectorised path; the rest nanpercentile.
+    """
+    tail = 100 * (1 - level) / 2
+    qs = [tail, 100 - tail]
+    draws = np.asarray(draws, dtype=float)
+    has_nan = np.isnan(draws).any(axis=0)
+    if not has_nan.any():
+        return np.percentile(draws, qs, axis=0)
+    out = np.empty((2, *draws.shape[1:]))
+    out[:, ~has_nan] = np.percentile(draws[:, ~has_nan], qs, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out[:, has_nan] = np.nanpercentile(draws[:, has_nan], qs, axis=0)
+    return out
+
+
+def bootstrap_metrics(
+    tidy: pd.DataFrame, B: int = DEFAULT_B, seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL
+) -> pd.DataFrame:
+    """Long table: one row per (model, condition, metric) with estimate, ci_low, ci_high.
+
+    The estimate equals ``compute_metrics``; the CI is the percentile interval.
+    """
+    reps = bootstrap_replicates(tidy, B, seed)
+    frames = []
+    for name in METRIC_NAMES:
+        low, high = percentile_interval(reps.draws[name], level)
+        frame = reps.panel.cells.copy()
+        frame["metric"] = name
+        frame["estimate"] = reps.point[name]
+        frame["ci_low"] = low
+        frame["ci_high"] = high
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """side_a - side_b, each side the mean of one metric over one or more cells."""
+
+    kind: str
+    label: str
+    metric_a: str
+    cells_a: tuple[Cell, ...]
+    metric_b: str
+    cells_b: tuple[Cell, ...]
+
+
+def _cells(tidy: pd.DataFrame) -> list[Cell]:
+    pairs = tidy[["model", "condition"]].drop_duplicates().itertuples(index=False, name=None)
+    return sorted((str(m), str(c)) for m, c in pairs)
+
+
+def condition_contrasts(
+    tidy: pd.DataFrame,
+    metrics: Sequence[str] = PAIRED_METRICS,
+    reference: str = REFERENCE_CONDITION,
+) -> list[Contrast]:
+    """Each condition vs the reference, per model and as the mean over models
+    that have both conditions."""
+    cells = set(_cells(tidy))
+    models = sorted({m for m, _ in cells})
+    conditions = sorted({c for _, c in cells if c != reference})
+    out = []
+    for condition in conditions:
+        both = [m for m in models if (m, condition) in cells and (m, reference) in cells]
+        for metric in metrics:
+            for model in both:
+                label = f"{model}: {condition} - {reference}"
+                a, b = ((model, condition),), ((model, reference),)
+                out.append(Contrast("condition", label, metric, a, metric, b))
+            if both:
+                a = tuple((m, condition) for m in both)
+                b = tuple((m, reference) for m in both)
+                label = f"mean over {len(both)} models: {condition} - {reference}"
+                out.append(Contrast("condition_mean", label, metric, a, metric, b))
+    return out
+
+
+def sc_vs_single_contrasts(
+    tidy: pd.DataFrame, pairs: Sequence[tuple[str, str]] = SC_VS_SINGLE
+) -> list[Contrast]:
+    """SC-regime metric minus its greedy (Single) counterpart, per cell."""
+    return [
+        Contrast("sc_vs_single", f"{m}/{c}: {sc} - {single}", sc, ((m, c),), single, ((m, c),))
+        for m, c in _cells(tidy)
+        for sc, single in pairs
+    ]
+
+
+def model_contrasts(tidy: pd.DataFrame, metrics: Sequence[str] = PAIRED_METRICS) -> list[Contrast]:
+    """Every pair of models (alphabetical a < b), per condition: a - b."""
+    by_condition: dict[str, list[str]] = {}
+    for model, condition in _cells(tidy):
+        by_condition.setdefault(condition, []).append(model)
+    return [
+        Contrast(
+            "model", f"{condition}: {a} - {b}", metric, ((a, condition),), metric, ((b, condition),)
+        )
+        for condition, models in sorted(by_condition.items())
+        for a, b in itertools.combinations(sorted(models), 2)
+        for metric in metrics
+    ]
+
+
+def default_contrasts(
+    tidy: pd.DataFrame, metrics: Sequence[str] = PAIRED_METRICS
+) -> list[Contrast]:
+    """Condition vs closed-book, SC vs Single, and model vs model."""
+    return [
+        *condition_contrasts(tidy, metrics),
+        *sc_vs_single_contrasts(tidy),
+        *model_contrasts(tidy, metrics),
+    ]
+
+
+def two_sided_p(diffs: np.ndarray) -> float:
+    """p = 2 * min(P(diff <= 0), P(diff >= 0)) over defined replicates, capped at 1.
+
+    The bootstrap's sign test of "no difference"; its resolution is 1/B, so 0
+    reads as p < 1/B. A difference that is exactly 0 everywhere gives 1.
+    """
+    diffs = diffs[~np.isnan(diffs)]
+    if diffs.size == 0:
+        return float("nan")
+    return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
+
+
+def _side(reps: Replicates, metric: str, cells: Iterable[Cell]) -> tuple[float, np.ndarray]:
+    columns = [reps.column(cell) for cell in cells]
+    return float(np.mean(reps.point[metric][columns])), reps.draws[metric][:, columns].mean(axis=1)
+
+
+def _label_cells(cells: Iterable[Cell]) -> str:
+    return ";".join(f"{m}/{c}" for m, c in cells)
+
+
+def paired_differences(
+    tidy: pd.DataFrame,
+    pairs: Sequence[Contrast] | None = None,
+    B: int = DEFAULT_B,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+) -> pd.DataFrame:
+    """Paired bootstrap of each contrast (default: ``default_contrasts``).
+
+    Both sides are evaluated on the same resampled questions, so the spread of
+    the difference reflects only disagreement between the sides.
+    """
+    reps = bootstrap_replicates(tidy, B, seed)
+    rows = []
+    for contrast in default_contrasts(tidy) if pairs is None else pairs:
+        point_a, draws_a = _side(reps, contrast.metric_a, contrast.cells_a)
+        point_b, draws_b = _side(reps, contrast.metric_b, contrast.cells_b)
+        diffs = draws_a - draws_b
+        low, high = percentile_interval(diffs, level)
+        rows.append(
+            {
+                "kind": contrast.kind,
+                "label": contrast.label,
+                "metric_a": contrast.metric_a,
+                "side_a": _label_cells(contrast.cells_a),
+                "metric_b": contrast.metric_b,
+                "side_b": _label_cells(contrast.cells_b),
+                "estimate_a": point_a,
+                "estimate_b": point_b,
+                "estimate": point_a - point_b,
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "p_value": two_sided_p(diffs),
+                "n_replicates": int(np.count_nonzero(~np.isnan(diffs))),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def mcnemar_exact(
+    a_correct: Sequence[int] | np.ndarray, b_correct: Sequence[int] | np.ndarray
+) -> tuple[int, int, float]:
+    """Exact McNemar test on paired 0/1 outcomes: (b, c, p).
+
+    b = a right & b wrong, c = a wrong & b right; p from a two-sided binomial
+    test of b out of b + c at 1/2 (1.0 when there are no discordant pairs).
+    A cross-check for the paired bootstrap of accuracy differences.
+    """
+    a = np.asarray(a_correct, dtype=bool)
+    b_arr = np.asarray(b_correct, dtype=bool)
+    if a.shape != b_arr.shape:
+        raise ValueError("paired outcomes must have the same length")
+    b = int(np.sum(a & ~b_arr))
+    c = int(np.sum(~a & b_arr))
+    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
+    return b, c, p

@@ -1,0 +1,269 @@
+"""Bootstrap: shared resamples, point estimates, paired differences, p-values, speed."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference_definitions import synthetic_panel
+from scipy.stats import binomtest
+
+from safescale.bootstrap import (
+    Contrast,
+    bootstrap_metrics,
+    condition_contrasts,
+    mcnemar_exact,
+    model_contrasts,
+    paired_differences,
+    percentile_interval,
+    resample_indices,
+    resample_weights,
+    sc_vs_single_contrasts,
+    two_sided_p,
+)
+from safescale.conditions import ALL_CONDITIONS
+from safescale.labeling import label_predictions
+from safescale.metrics import MEAN_METRICS, METRIC_NAMES, compute_metrics
+from safescale.question import OptionLabels, Question
+
+
+@pytest.fixture(scope="module")
+def tidy() -> pd.DataFrame:
+    questions, records, meta = synthetic_panel(seed=21, n_models=3, n_questions=30)
+    return label_predictions(questions, records, meta)
+
+
+def correctness_tidy(outcomes: dict[tuple[str, str], list[int]]) -> pd.DataFrame:
+    """A tidy table whose greedy (and SC) correctness per cell is given as 0/1 lists."""
+    n = len(next(iter(outcomes.values())))
+    labels = {x: OptionLabels(1, 0, 0) for x in "ABCD"}
+    questions = [Question(f"q{i:02d}", "?", {x: x for x in "ABCD"}, "A", labels) for i in range(n)]
+    records = [
+        {
+            "model": model,
+            "condition": condition,
+            "question_id": f"q{i:02d}",
+            "status": "ok",
+            "greedy": {"letter": "A" if hit else "B", "latency_s": 1.0},
+            "samples": [{"letter": "A" if hit else "B"}] * 3,
+        }
+        for (model, condition), hits in outcomes.items()
+        for i, hit in enumerate(hits)
+    ]
+    meta = {m: {"family": "f", "params_b": 1.0} for m, _ in outcomes}
+    return label_predictions(questions, records, meta)
+
+
+# --- resampling -------------------------------------------------------------------
+
+
+def test_weights_count_the_draws() -> None:
+    idx = resample_indices(7, B=50, seed=1)
+    weights = resample_weights(idx, 7)
+    assert idx.shape == (50, 7) and weights.shape == (50, 7)
+    assert (weights.sum(axis=1) == 7).all()
+    for b in (0, 17, 49):
+        assert weights[b].tolist() == np.bincount(idx[b], minlength=7).tolist()
+
+
+def test_same_seed_same_indices() -> None:
+    assert (resample_indices(30, 100, 42) == resample_indices(30, 100, 42)).all()
+    assert not (resample_indices(30, 100, 42) == resample_indices(30, 100, 43)).all()
+
+
+# --- bootstrap_metrics --------------------------------------------------------------
+
+
+def test_point_estimates_equal_compute_metrics(tidy: pd.DataFrame) -> None:
+    boot = bootstrap_metrics(tidy, B=200)
+    point = compute_metrics(tidy).melt(
+        id_vars=["model", "family", "params_b", "condition"], var_name="metric", value_name="pt"
+    )
+    merged = boot.merge(point, on=["model", "condition", "metric"])
+    assert len(merged) == len(boot) == len(compute_metrics(tidy)) * len(METRIC_NAMES)
+    both_nan = merged["estimate"].isna() & merged["pt"].isna()
+    assert (both_nan | np.isclose(merged["estimate"], merged["pt"], atol=1e-12)).all()
+
+
+def test_ci_brackets_point_for_mean_metrics(tidy: pd.DataFrame) -> None:
+    boot = bootstrap_metrics(tidy, B=300)
+    means = boot[boot["metric"].isin(MEAN_METRICS) & boot["estimate"].notna()]
+    assert len(means) > 0
+    assert (means["ci_low"] <= means["estimate"] + 1e-12).all()
+    assert (means["estimate"] <= means["ci_high"] + 1e-12).all()
+    assert (means["ci_low"] < means["ci_high"]).any()
+
+
+def test_ci_matches_a_direct_resample(tidy: pd.DataFrame) -> None:
+    """Recompute one cell's accuracy CI by literally indexing the resampled questions."""
+    boot = bootstrap_metrics(tidy, B=400, seed=9)
+    cell = tidy[(tidy["model"] == "m1") & (tidy["condition"] == "clean_evidence")]
+    hits = cell.sort_values("question_id")["greedy_correct"].to_numpy(float)
+    idx = resample_indices(len(hits), 400, 9)
+    low, high = np.percentile(hits[idx].mean(axis=1), [2.5, 97.5])
+    row = boot.query("model == 'm1' and condition == 'clean_evidence' and metric == 'accuracy'")
+    assert row["ci_low"].item() == pytest.approx(low, abs=1e-12)
+    assert row["ci_high"].item() == pytest.approx(high, abs=1e-12)
+
+
+def test_seed_changes_interval_but_not_estimate(tidy: pd.DataFrame) -> None:
+    a, b = bootstrap_metrics(tidy, B=200, seed=1), bootstrap_metrics(tidy, B=200, seed=2)
+    pd.testing.assert_series_equal(a["estimate"], b["estimate"])
+    assert not np.allclose(a["ci_low"].fillna(0), b["ci_low"].fillna(0))
+    pd.testing.assert_frame_equal(a, bootstrap_metrics(tidy, B=200, seed=1))
+
+
+def test_identical_cells_get_identical_intervals() -> None:
+    hits = [1, 0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0]
+    tidy = correctness_tidy({("a", "closed_book"): hits, ("b", "closed_book"): hits})
+    acc = bootstrap_metrics(tidy).query("metric == 'accuracy'").set_index("model")
+    interval = ["ci_low", "ci_high"]
+    assert acc.loc["a", interval].tolist() == acc.loc["b", interval].tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 1), min_size=1, max_size=25), st.integers(0, 2**16))
+def test_ci_contains_point_property(hits: list[int], seed: int) -> None:
+    boot = bootstrap_metrics(correctness_tidy({("m", "closed_book"): hits}), B=200, seed=seed)
+    means = boot[boot["metric"].isin(MEAN_METRICS) & boot["estimate"].notna()]
+    assert (means["ci_low"] <= means["estimate"] + 1e-12).all()
+    assert (means["estimate"] <= means["ci_high"] + 1e-12).all()
+    acc = means[means["metric"] == "accuracy"].iloc[0]
+    assert acc["estimate"] == pytest.approx(sum(hits) / len(hits))
+
+
+def test_percentile_interval_ignores_undefined_replicates() -> None:
+    draws = np.column_stack([np.arange(101.0), np.r_[np.arange(100.0), np.nan]])
+    low, high = percentile_interval(draws)
+    assert low.tolist() == pytest.approx([2.5, 99 * 0.025])
+    assert high.tolist() == pytest.approx([97.5, 99 * 0.975])
+
+
+# --- paired differences ---------------------------------------------------------------
+
+
+def test_two_sided_p_by_hand() -> None:
+    assert two_sided_p(np.array([1.0, 2.0, 3.0, -1.0])) == 0.5
+    assert two_sided_p(np.array([-1.0, 0.0, 1.0, 2.0])) == 1.0
+    assert two_sided_p(np.array([0.1, 0.2, 0.3])) == 0.0
+    assert two_sided_p(np.zeros(5)) == 1.0
+    assert two_sided_p(np.array([np.nan, -1.0, -2.0, 1.0, np.nan])) == pytest.approx(2 / 3)
+    assert math.isnan(two_sided_p(np.array([np.nan])))
+
+
+def test_paired_difference_matches_direct_computation(tidy: pd.DataFrame) -> None:
+    contrast = Contrast(
+        "model", "x", "accuracy", (("m0", "closed_book"),), "accuracy", (("m2", "closed_book"),)
+    )
+    out = paired_differences(tidy, [contrast], B=500, seed=4).iloc[0]
+
+    def hits(model: str) -> np.ndarray:
+        cell = tidy[(tidy["model"] == model) & (tidy["condition"] == "closed_book")]
+        return cell.sort_values("question_id")["greedy_correct"].to_numpy(float)
+
+    idx = resample_indices(30, 500, 4)
+    diffs = hits("m0")[idx].mean(axis=1) - hits("m2")[idx].mean(axis=1)
+    assert out["estimate"] == pytest.approx(hits("m0").mean() - hits("m2").mean(), abs=1e-12)
+    assert out["ci_low"] == pytest.approx(np.percentile(diffs, 2.5), abs=1e-12)
+    assert out["ci_high"] == pytest.approx(np.percentile(diffs, 97.5), abs=1e-12)
+    expected_p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
+    assert out["p_value"] == pytest.approx(expected_p)
+
+
+def test_pairing_removes_shared_noise() -> None:
+    """b = a plus two extra correct answers: only 2 discordant questions, so the
+    paired CI is tight (within [-6/60, 0]) while the unpaired CIs are wide."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2, 60).tolist()
+    wrong = [i for i, x in enumerate(a) if x == 0][:2]
+    b = [1 if i in wrong else x for i, x in enumerate(a)]
+    tidy = correctness_tidy({("a", "closed_book"): a, ("b", "closed_book"): b})
+    out = paired_differences(tidy, model_contrasts(tidy, ["accuracy"]), B=1000).iloc[0]
+    assert out["estimate"] == pytest.approx(-2 / 60)
+    assert out["ci_high"] <= 0.0 and out["ci_low"] >= -6 / 60 - 1e-12
+    # Unpaired intervals of the two accuracies overlap heavily.
+    boot = bootstrap_metrics(tidy).query("metric == 'accuracy'").set_index("model")
+    assert boot.loc["a", "ci_high"] > boot.loc["b", "ci_low"] + 0.1
+
+
+def test_self_difference_is_exactly_zero(tidy: pd.DataFrame) -> None:
+    cell = (("m0", "clean_evidence"),)
+    out = paired_differences(tidy, [Contrast("model", "self", "ece", cell, "ece", cell)], B=100)
+    assert out[["estimate", "ci_low", "ci_high"]].iloc[0].tolist() == [0.0, 0.0, 0.0]
+    assert out["p_value"].iloc[0] == 1.0
+
+
+def test_contrast_builders(tidy: pd.DataFrame) -> None:
+    conditions = condition_contrasts(tidy, ["accuracy"])
+    assert len(conditions) == 2 * 3 + 2  # 2 conditions x 3 models + 2 means over models
+    assert all(c.cells_b[0][1] == "closed_book" for c in conditions)
+    assert len(model_contrasts(tidy, ["accuracy", "high_risk_rate"])) == 3 * 3 * 2
+    assert len(sc_vs_single_contrasts(tidy)) == 9 * 4
+
+
+def test_condition_mean_is_mean_of_model_differences(tidy: pd.DataFrame) -> None:
+    out = paired_differences(tidy, condition_contrasts(tidy, ["high_risk_rate"]), B=200)
+    clean = out[out["label"].str.contains("clean_evidence")]
+    per_model = clean[clean["kind"] == "condition"]["estimate"]
+    mean_row = clean[clean["kind"] == "condition_mean"].iloc[0]
+    assert mean_row["estimate"] == pytest.approx(per_model.mean(), abs=1e-12)
+    assert mean_row["side_a"].count(";") == 2
+
+
+def test_sc_vs_single_estimates(tidy: pd.DataFrame) -> None:
+    out = paired_differences(tidy, sc_vs_single_contrasts(tidy), B=100)
+    metrics = compute_metrics(tidy).set_index(["model", "condition"])
+    row = out[(out["metric_a"] == "sc_accuracy") & (out["side_a"] == "m1/standard_rag")].iloc[0]
+    cell = metrics.loc[("m1", "standard_rag")]
+    assert row["estimate"] == pytest.approx(cell["sc_accuracy"] - cell["accuracy"], abs=1e-12)
+
+
+def test_default_contrasts_cover_all_kinds(tidy: pd.DataFrame) -> None:
+    out = paired_differences(tidy, B=50)
+    assert set(out["kind"]) == {"condition", "condition_mean", "sc_vs_single", "model"}
+    assert out["p_value"].between(0, 1).all()
+    assert (out["ci_low"] <= out["ci_high"]).all()
+
+
+# --- McNemar cross-check ---------------------------------------------------------------
+
+
+def test_mcnemar_by_hand() -> None:
+    assert mcnemar_exact([1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0]) == (5, 0, pytest.approx(0.0625))
+    assert mcnemar_exact([1, 0, 1], [1, 0, 1]) == (0, 0, 1.0)
+    b, c, p = mcnemar_exact([1, 1, 0, 0, 1], [0, 1, 1, 1, 1])
+    assert (b, c) == (1, 2) and p == pytest.approx(binomtest(1, 3, 0.5).pvalue)
+    with pytest.raises(ValueError):
+        mcnemar_exact([1, 0], [1])
+
+
+@pytest.mark.parametrize(("n_b", "n_c", "significant"), [(20, 2, True), (8, 8, False)])
+def test_bootstrap_p_agrees_with_mcnemar(n_b: int, n_c: int, significant: bool) -> None:
+    a = [1] * n_b + [0] * n_c + [1] * 15 + [0] * 15
+    b = [0] * n_b + [1] * n_c + [1] * 15 + [0] * 15
+    _, _, p_exact = mcnemar_exact(a, b)
+    tidy = correctness_tidy({("a", "closed_book"): a, ("b", "closed_book"): b})
+    p_boot = paired_differences(tidy, model_contrasts(tidy, ["accuracy"]), B=1000)["p_value"][0]
+    assert bool(p_exact < 0.01) is significant and bool(p_boot < 0.01) is significant
+    if not significant:
+        assert p_exact > 0.5 and p_boot > 0.5
+
+
+# --- speed ------------------------------------------------------------------------------
+
+
+def test_full_panel_is_fast() -> None:
+    questions, records, meta = synthetic_panel(
+        seed=1, n_models=4, conditions=ALL_CONDITIONS, n_questions=100
+    )
+    tidy = label_predictions(questions, records, meta)
+    start = time.perf_counter()
+    boot = bootstrap_metrics(tidy, B=1000, seed=42)
+    elapsed = time.perf_counter() - start
+    assert len(boot) == 4 * 10 * len(METRIC_NAMES)
+    assert elapsed < 5.0, f"bootstrap_metrics took {elapsed:.2f} s"
