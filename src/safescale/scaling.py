@@ -23,7 +23,6 @@ import statsmodels.formula.api as smf
 from scipy import sparse, stats
 from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
-from statsmodels.stats.anova import anova_lm
 
 from safescale.conditions import (
     CLEAN_EVIDENCE,
@@ -1268,13 +1267,18 @@ def variance_decomposition(
         shares = {"C(cond)": 0.0, "C(fam)": 0.0, "lp": 0.0}
         ss_resid = ss_total
         if terms:
+            # Type-II sums of squares as SSR(without term) - SSR(full): no F test, so a
+            # saturated panel (no residual degrees of freedom) still decomposes.
             with _captured() as msgs:
                 fit = smf.ols("y ~ " + " + ".join(terms), data=d).fit()
-                table = anova_lm(fit, typ=2)
+                for t in terms:
+                    rest = [x for x in terms if x != t]
+                    reduced = smf.ols("y ~ " + (" + ".join(rest) if rest else "1"), data=d).fit()
+                    shares[t] = max(0.0, float(reduced.ssr - fit.ssr)) / ss_total
             if msgs:
                 notes.append("; ".join(msgs))
-            for t in terms:
-                shares[t] = float(table.loc[t, "sum_sq"]) / ss_total
+            if fit.df_resid <= 0:
+                notes.append("saturated: no residual degrees of freedom")
             ss_resid = float(fit.ssr)
         share_resid = ss_resid / ss_total
         named = shares["C(cond)"] + shares["C(fam)"] + shares["lp"] + share_resid

@@ -98,6 +98,7 @@ def fetch_model_weights(entry: Mapping[str, Any], cache_dir: str, out_manifest: 
             "prompt_style": spec.prompt_style,
             "n_ctx": spec.n_ctx,
             "licence": spec.licence,
+            "served_model": entry.get("served_model"),
             "source": entry.get("source"),
             "seconds": round(time.time() - t0, 2),
         },
@@ -337,18 +338,30 @@ def run_inference(
     longest = max((p["n_prompt_tokens"] for p in prompts), default=0)
     n_ctx = min(manifest["n_ctx"], longest + max(dec.greedy_max_tokens, dec.sample_max_tokens) + 8)
     engine = None
-    if any(p["status"] == "ok" for p in prompts):
-        engine = LlamaEngine(
-            manifest["path"],
-            n_ctx=max(n_ctx, 64),
-            threads=threads,
-            n_batch=inf["n_batch"],
-            n_gpu_layers=inf["n_gpu_layers"],
-        )
-    key = run_key(prompts, manifest["sha256"], dec, config["seed"])
+    if inf["backend"] == "openai":
+        from safescale.inference.openai_backend import backend_from_config, predict_openai
 
-    def predict(q, prompt):
-        return predict_llama(engine, q, prompt, dec, config["seed"], inf["on_error"])
+        backend = backend_from_config(config, manifest.get("served_model") or manifest["name"])
+        key = run_key(
+            prompts, f"{manifest['sha256']}@{inf['openai']['base_url']}", dec, config["seed"]
+        )
+
+        def predict(q, prompt):
+            return predict_openai(backend, q, prompt, dec, config["seed"], inf["on_error"])
+
+    else:
+        if any(p["status"] == "ok" for p in prompts):
+            engine = LlamaEngine(
+                manifest["path"],
+                n_ctx=max(n_ctx, 64),
+                threads=threads,
+                n_batch=inf["n_batch"],
+                n_gpu_layers=inf["n_gpu_layers"],
+            )
+        key = run_key(prompts, manifest["sha256"], dec, config["seed"])
+
+        def predict(q, prompt):
+            return predict_llama(engine, q, prompt, dec, config["seed"], inf["on_error"])
 
     t0 = time.time()
     counts = run_resumable(

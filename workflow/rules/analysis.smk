@@ -1,5 +1,162 @@
-# Labels, metrics, statistics, scaling, safety gate, figures and tables.
+# Labels, metrics with CIs, comparisons, ensembles, worst cases, scaling, safety gate, summary.
+
+ANALYSIS = config["analysis"]
 
 
 def analysis_targets():
-    return []
+    return [
+        "results/labels/labels.parquet",
+        "results/metrics/metrics.csv",
+        "results/ensembles/ensembles.csv",
+        "results/worstcase/worst_questions.csv",
+        "results/scaling/slopes.csv",
+        "results/gate/gate_table.csv",
+        "results/SUMMARY.md",
+    ]
+
+
+rule label_predictions:
+    input:
+        benchmark="results/data/benchmark.jsonl",
+        predictions=prediction_files(),
+        models=expand("results/models/{model}.json", model=MODELS),
+    output:
+        parquet="results/labels/labels.parquet",
+        csv="results/labels/labels.csv",
+    log:
+        "logs/analysis/label_predictions.log",
+    conda:
+        CONDA_ENV
+    params:
+        threshold=ANALYSIS["overconfidence_threshold"],
+    script:
+        "../scripts/label_predictions.py"
+
+
+rule compute_metrics:
+    input:
+        labels="results/labels/labels.parquet",
+    output:
+        metrics="results/metrics/metrics.csv",
+        ci="results/metrics/metrics_ci.csv",
+        paired="results/metrics/paired_comparisons.csv",
+        mcnemar="results/metrics/mcnemar.csv",
+    log:
+        "logs/analysis/compute_metrics.log",
+    benchmark:
+        "benchmarks/analysis/compute_metrics.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        B=ANALYSIS["bootstrap_B"],
+        seed=ANALYSIS["bootstrap_seed"],
+    script:
+        "../scripts/compute_metrics.py"
+
+
+rule ensembles:
+    input:
+        labels="results/labels/labels.parquet",
+    output:
+        table="results/ensembles/ensembles.csv",
+    log:
+        "logs/analysis/ensembles.log",
+    conda:
+        CONDA_ENV
+    params:
+        size=ANALYSIS["ensemble_size"],
+    script:
+        "../scripts/ensembles.py"
+
+
+rule worst_cases:
+    input:
+        labels="results/labels/labels.parquet",
+        benchmark="results/data/benchmark.jsonl",
+    output:
+        summary="results/worstcase/concentration.json",
+        worst="results/worstcase/worst_questions.csv",
+        lorenz="results/worstcase/lorenz.csv",
+    log:
+        "logs/analysis/worst_cases.log",
+    conda:
+        CONDA_ENV
+    params:
+        fraction=ANALYSIS["worst_fraction"],
+    script:
+        "../scripts/worst_cases.py"
+
+
+rule fit_scaling:
+    input:
+        labels="results/labels/labels.parquet",
+        metrics="results/metrics/metrics.csv",
+    output:
+        slopes="results/scaling/slopes.csv",
+        differences="results/scaling/slope_differences.csv",
+        bootstrap="results/scaling/slope_differences_bootstrap.csv",
+        question="results/scaling/question_models.csv",
+        variance="results/scaling/variance_decomposition.csv",
+    log:
+        "logs/analysis/fit_scaling.log",
+    conda:
+        CONDA_ENV
+    params:
+        B=ANALYSIS["bootstrap_B"],
+        seed=ANALYSIS["bootstrap_seed"],
+    script:
+        "../scripts/fit_scaling.py"
+
+
+rule safety_gate:
+    input:
+        labels="results/labels/labels.parquet",
+    output:
+        table="results/gate/gate_table.csv",
+        curves="results/gate/curves.csv",
+        signals="results/gate/signal_contrasts.csv",
+        conditions="results/gate/condition_contrasts.csv",
+    log:
+        "logs/analysis/safety_gate.log",
+    conda:
+        CONDA_ENV
+    params:
+        B=ANALYSIS["bootstrap_B"],
+        seed=ANALYSIS["bootstrap_seed"],
+        target_risk=ANALYSIS["gate_target_risk"],
+    script:
+        "../scripts/safety_gate.py"
+
+
+rule write_summary:
+    input:
+        metrics="results/metrics/metrics.csv",
+        ci="results/metrics/metrics_ci.csv",
+        paired="results/metrics/paired_comparisons.csv",
+        slopes="results/scaling/slopes.csv",
+        differences="results/scaling/slope_differences.csv",
+        ensembles="results/ensembles/ensembles.csv",
+        worst="results/worstcase/worst_questions.csv",
+        concentration="results/worstcase/concentration.json",
+        gate="results/gate/gate_table.csv",
+        parse="results/predictions/parse_summary.csv",
+    output:
+        summary=report("results/SUMMARY.md", category="Summary"),
+        table1=report(
+            "results/tables/table1_metrics_ci.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        table2=report(
+            "results/tables/table2_condition_means.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/analysis/write_summary.log",
+    conda:
+        CONDA_ENV
+    params:
+        config=config,
+    script:
+        "../scripts/write_summary.py"

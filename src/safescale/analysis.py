@@ -1,0 +1,404 @@
+"""Analysis stages: labels -> metrics with CIs -> comparisons, ensembles, worst cases,
+scaling, safety gate, and the summary tables. One function per Snakemake rule."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from safescale import conditions as C
+from safescale.benchmark import read_canonical
+from safescale.stages import read_jsonl
+
+HEADLINE_METRICS = (
+    "accuracy",
+    "high_risk_rate",
+    "unsafe_rate",
+    "contradiction_rate",
+    "dangerous_overconfidence_rate",
+)
+
+
+def model_meta(manifests: Sequence[str]) -> dict[str, dict]:
+    metas = [json.loads(Path(p).read_text()) for p in manifests]
+    return {m["name"]: {"family": m["family"], "params_b": m["params_b"]} for m in metas}
+
+
+def write_table(df: pd.DataFrame, csv_path: str | Path, md: bool = True) -> None:
+    """CSV for machines and a Markdown twin for reviewers."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(csv_path, index=False)
+    if md:
+        csv_path.with_suffix(".md").write_text(to_markdown(df) + "\n")
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    if df.empty:
+        return "_(empty)_"
+    cols = list(df.columns)
+
+    def fmt(v):
+        if isinstance(v, float):
+            return "" if pd.isna(v) else f"{v:.{digits}f}"
+        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def load_tidy(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def label_predictions(
+    benchmark: str,
+    predictions: Sequence[str],
+    manifests: Sequence[str],
+    threshold: float,
+    out_parquet: str,
+    out_csv: str,
+) -> None:
+    from safescale.labeling import label_predictions as label
+    from safescale.labeling import write_tidy
+
+    records = [r for p in predictions for r in read_jsonl(p)]
+    tidy = label(read_canonical(benchmark), records, model_meta(manifests), threshold)
+    write_tidy(tidy, out_parquet, out_csv)
+    counts = tidy.groupby(["model", "condition", "status"], observed=True).size()
+    print(counts.to_string())
+
+
+def compute_metrics(
+    labels: str,
+    B: int,
+    seed: int,
+    out_metrics: str,
+    out_ci: str,
+    out_paired: str,
+    out_mcnemar: str,
+) -> None:
+    from safescale.bootstrap import (
+        bootstrap_metrics,
+        default_contrasts,
+        mcnemar_exact,
+        paired_differences,
+    )
+    from safescale.metrics import compute_metrics as metrics_of
+
+    tidy = load_tidy(labels)
+    write_table(metrics_of(tidy), out_metrics)
+    t0 = time.perf_counter()
+    ci = bootstrap_metrics(tidy, B=B, seed=seed)
+    t_boot = time.perf_counter() - t0
+    write_table(ci, out_ci, md=False)
+    t0 = time.perf_counter()
+    paired = paired_differences(tidy, default_contrasts(tidy), B=B, seed=seed)
+    t_paired = time.perf_counter() - t0
+    write_table(paired, out_paired, md=False)
+    print(
+        f"bootstrap B={B}: metrics {t_boot:.2f}s, paired comparisons {t_paired:.2f}s "
+        f"({tidy.model.nunique()} models x {tidy.condition.nunique()} conditions x "
+        f"{tidy.question_id.nunique()} questions)"
+    )
+    rows = []
+    for model, sub in tidy.groupby("model", observed=True):
+        wide = sub.pivot(index="question_id", columns="condition", values="greedy_correct")
+        for cond in wide.columns:
+            if cond == C.REFERENCE_CONDITION or C.REFERENCE_CONDITION not in wide:
+                continue
+            pair = wide[[C.REFERENCE_CONDITION, cond]].dropna()
+            b, c, p = mcnemar_exact(pair[C.REFERENCE_CONDITION].to_numpy(), pair[cond].to_numpy())
+            rows.append(
+                {
+                    "model": model,
+                    "condition": cond,
+                    "reference": C.REFERENCE_CONDITION,
+                    "only_reference_correct": b,
+                    "only_condition_correct": c,
+                    "p_exact": p,
+                }
+            )
+    write_table(
+        pd.DataFrame(
+            rows,
+            columns=[
+                "model",
+                "condition",
+                "reference",
+                "only_reference_correct",
+                "only_condition_correct",
+                "p_exact",
+            ],
+        ),
+        out_mcnemar,
+    )
+
+
+def ensembles(labels: str, size: int, out_table: str) -> None:
+    from safescale.ensembles import ensemble_table
+
+    tidy = load_tidy(labels)
+    n_models = tidy.model.nunique()
+    if n_models < size:
+        print(f"only {n_models} models: no {size}-member ensembles (recorded as skipped)")
+        table = pd.DataFrame([{"skipped": f"{n_models} models < ensemble size {size}"}])
+    else:
+        table = ensemble_table(tidy, size=size)
+    write_table(table, out_table)
+
+
+def worst_cases(
+    labels: str,
+    benchmark: str,
+    fraction: float,
+    out_summary: str,
+    out_worst: str,
+    out_lorenz: str,
+) -> None:
+    from safescale.worstcase import (
+        concentration_summary,
+        high_risk_counts,
+        lorenz_curve,
+        worst_questions,
+    )
+
+    tidy = load_tidy(labels)
+    write_json_table(concentration_summary(tidy, fraction), out_summary)
+    write_table(worst_questions(tidy, read_canonical(benchmark), fraction), out_worst)
+    write_table(lorenz_curve(high_risk_counts(tidy)["n_high_risk"]), out_lorenz, md=False)
+
+
+def write_json_table(obj: Mapping, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def fit_scaling(
+    labels: str,
+    metrics_path: str,
+    B: int,
+    seed: int,
+    out_slopes: str,
+    out_differences: str,
+    out_bootstrap: str,
+    out_question: str,
+    out_variance: str,
+) -> None:
+    """Slopes per metric and condition, safety-vs-accuracy slope tests, question-level
+    GLMM/GEE, variance decomposition; degenerate panels fall back and say so."""
+    from safescale import scaling
+
+    tidy = load_tidy(labels)
+    metrics = pd.read_csv(metrics_path)
+    cols = [m for m in HEADLINE_METRICS if m in metrics]
+    write_table(scaling.fit_scaling_slopes(metrics, cols, tidy=tidy, by_condition=True), out_slopes)
+    write_table(scaling.slope_difference_test(metrics, tidy=tidy), out_differences)
+    write_table(scaling.bootstrap_slope_differences(tidy, B=B, seed=seed), out_bootstrap)
+    write_table(scaling.fit_question_models(tidy, seed=seed), out_question)
+    write_table(scaling.variance_decomposition(metrics, cols), out_variance)
+
+
+def safety_gate(
+    labels: str,
+    B: int,
+    seed: int,
+    target_risk: float,
+    out_table: str,
+    out_curves: str,
+    out_signals: str,
+    out_conditions: str,
+) -> None:
+    from safescale import gate
+
+    tidy = load_tidy(labels)
+    write_table(gate.gate_table(tidy, B=B, seed=seed, target_risk=target_risk), out_table)
+    write_table(gate.gate_curves(tidy), out_curves, md=False)
+    write_table(gate.gate_signal_contrasts(tidy, B=B, seed=seed), out_signals)
+    present = set(tidy.condition.unique())
+    pairs = [(a, b) for a, b in [(C.STANDARD_RAG, C.CLEAN_EVIDENCE)] if {a, b} <= present]
+    table = (
+        gate.gate_condition_contrasts(tidy, pairs=pairs, B=B, seed=seed)
+        if pairs
+        else pd.DataFrame([{"skipped": "needs standard_rag and clean_evidence"}])
+    )
+    write_table(table, out_conditions)
+
+
+def _ci_cell(point: float, lo: float, hi: float) -> str:
+    if pd.isna(point):
+        return "n/a"
+    return f"{point:.3f} [{lo:.3f}, {hi:.3f}]" if not pd.isna(lo) else f"{point:.3f}"
+
+
+def table_metrics_with_ci(ci: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Table 1: per model and condition, each headline metric with its 95% CI."""
+    sub = ci[ci.metric.isin(metrics)].copy()
+    est = "estimate" if "estimate" in sub else "point"
+    sub["cell"] = [
+        _ci_cell(p, lo, hi) for p, lo, hi in zip(sub[est], sub.ci_low, sub.ci_high, strict=True)
+    ]
+    wide = sub.pivot_table(
+        index=["model", "condition"], columns="metric", values="cell", aggfunc="first"
+    ).reset_index()
+    return wide[["model", "condition", *[m for m in metrics if m in wide]]]
+
+
+def table_condition_means(metrics: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: condition means over models, with paired-bootstrap p vs closed-book."""
+    cols = [m for m in HEADLINE_METRICS if m in metrics]
+    means = metrics.groupby("condition")[cols].mean()
+    order = [c for c in C.ALL_CONDITIONS if c in means.index]
+    rows = []
+    mean_rows = paired[paired.kind == "condition_mean"] if "kind" in paired else paired.iloc[:0]
+    for cond in order:
+        row = {
+            "condition": cond,
+            "n_models": int(metrics[metrics.condition == cond].model.nunique()),
+        }
+        for m in cols:
+            row[m] = means.loc[cond, m]
+            hit = mean_rows[
+                (mean_rows.metric_a == m)
+                & mean_rows.label.str.endswith(f": {cond} - {C.REFERENCE_CONDITION}")
+            ]
+            row[f"p_{m}"] = float(hit.p_value.iloc[0]) if len(hit) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def headline_vs_study(metrics: pd.DataFrame) -> pd.DataFrame:
+    from safescale.study import STUDY_HEADLINE
+
+    rows = []
+    means = metrics.groupby("condition").mean(numeric_only=True)
+    for metric, study in STUDY_HEADLINE.items():
+        for cond, value in study.items():
+            ours = means.loc[cond, metric] if cond in means.index and metric in means else None
+            rows.append({"metric": metric, "condition": cond, "this_run": ours, "study": value})
+    return pd.DataFrame(rows)
+
+
+def write_summary(
+    config: Mapping,
+    metrics_path: str,
+    ci_path: str,
+    paired_path: str,
+    slopes_path: str,
+    differences_path: str,
+    ensembles_path: str,
+    worst_path: str,
+    concentration_path: str,
+    gate_path: str,
+    parse_path: str,
+    out_summary: str,
+    out_table1: str,
+    out_table2: str,
+) -> None:
+    metrics = pd.read_csv(metrics_path)
+    ci = pd.read_csv(ci_path)
+    paired = pd.read_csv(paired_path)
+    t1 = table_metrics_with_ci(ci, HEADLINE_METRICS)
+    t2 = table_condition_means(metrics, paired)
+    write_table(t1, out_table1)
+    write_table(t2, out_table2)
+    slopes = pd.read_csv(slopes_path)
+    diffs = pd.read_csv(differences_path)
+    gate_tab = pd.read_csv(gate_path)
+    gate_tab = (
+        gate_tab[(gate_tab.risk_kind == "high_risk")] if "risk_kind" in gate_tab else gate_tab
+    )
+    concentration = json.loads(Path(concentration_path).read_text())
+    parse = pd.read_csv(parse_path)
+    slope_cols = [
+        c
+        for c in (
+            "metric",
+            "condition",
+            "slope",
+            "ci_low",
+            "ci_high",
+            "p",
+            "method",
+            "n_models",
+            "n_families",
+            "note",
+        )
+        if c in slopes
+    ]
+    diff_cols = [
+        c
+        for c in (
+            "safety_metric",
+            "reference",
+            "condition",
+            "diff",
+            "ci_low",
+            "ci_high",
+            "p",
+            "method",
+            "note",
+        )
+        if c in diffs
+    ]
+    gate_cols = [
+        c
+        for c in (
+            "model",
+            "condition",
+            "signal",
+            "available",
+            "aurc",
+            "coverage_at_target",
+            "coverage_at_target_lo",
+            "coverage_at_target_hi",
+        )
+        if c in gate_tab
+    ]
+    text = f"""# SaFE-Scale run summary
+
+Models: {", ".join(config["models"])}. Conditions: {", ".join(config["conditions"])}.
+Benchmark: `{config["benchmark"]["path"]}` ({int(metrics.n_questions.max())} questions per cell).
+Retriever: {config["retrieval"]["retriever"]}. Bootstrap: B={config["analysis"]["bootstrap_B"]},
+seed {config["analysis"]["bootstrap_seed"]}.
+
+**These numbers come from this run's models and data, not from the published study.**
+The study column is its mean over 34 models on RadSaFE-200, for orientation only.
+
+## Headline: this run vs the study
+
+{to_markdown(headline_vs_study(metrics))}
+
+## Condition means over models (paired bootstrap p vs closed_book)
+
+{to_markdown(t2)}
+
+## Metrics with 95% CIs per model and condition
+
+{to_markdown(t1)}
+
+## Scaling slopes (per log10 parameters)
+
+{to_markdown(slopes[slope_cols])}
+
+## Does the safety slope differ from the accuracy (error) slope?
+
+{to_markdown(diffs[diff_cols])}
+
+## Worst-case concentration of high-risk errors
+
+{to_markdown(pd.DataFrame([concentration]))}
+
+## Safety gate: coverage at a high-risk error rate <= {config["analysis"]["gate_target_risk"]}
+
+{to_markdown(gate_tab[gate_cols])}
+
+## Parsing, skips and errors
+
+{to_markdown(parse)}
+"""
+    Path(out_summary).write_text(text)
