@@ -99,3 +99,16 @@ def test_corpus_ids_unique_and_titled(passages):
     assert all(p.title for p in passages)
     raw = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     assert all(r["subspecialty"] for r in raw)
+
+
+def test_datasheet_counts_match_the_statistics_script():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "dataset_stats.py"), "--markdown"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert out.strip() in (ROOT / "resources" / "README.md").read_text()
