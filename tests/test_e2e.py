@@ -139,3 +139,25 @@ def test_kill_mid_job_then_rerun_resumes(tiny_run):
     summary = json.loads((tiny_run / target.replace(".jsonl", ".summary.json")).read_text())
     assert summary["resumed"] >= 1 and summary["resumed"] + summary["computed"] == len(before)
     assert not partial.exists()
+
+
+def test_analysis_outputs_and_report(tiny_run):
+    for rel in (
+        "results/labels/labels.parquet",
+        "results/metrics/metrics.csv",
+        "results/metrics/metrics_ci.csv",
+        "results/metrics/paired_comparisons.csv",
+        "results/scaling/slopes.csv",
+        "results/gate/gate_table.csv",
+        "results/worstcase/worst_questions.csv",
+        "results/SUMMARY.md",
+        "results/tables/table1_metrics_ci.md",
+    ):
+        assert (tiny_run / rel).stat().st_size > 0, rel
+    summary = (tiny_run / "results/SUMMARY.md").read_text()
+    assert "not from the published study" in summary
+    # One model: scaling is honestly not estimable, and says why.
+    assert "not_estimable" in (tiny_run / "results/scaling/slopes.csv").read_text()
+    res = snakemake(tiny_run, "--report", str(tiny_run / "report.html"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tiny_run / "report.html").stat().st_size > 10_000

@@ -402,3 +402,68 @@ The study column is its mean over 34 models on RadSaFE-200, for orientation only
 {to_markdown(parse)}
 """
     Path(out_summary).write_text(text)
+
+
+# figure name -> caption: one place for both the DAG's outputs and the report captions
+FIGURES: dict[str, str] = {
+    "decoupling": "Accuracy against high-risk error rate and dangerous overconfidence, one "
+    "point per (model, condition) with 95% bootstrap CIs: safety and accuracy decouple.",
+    "confidence_by_outcome": "Self-consistency confidence by outcome class of the SC majority "
+    "(correct, wrong, high-risk error, NULL), per condition.",
+    "reliability": "Reliability diagrams (10 equal-width bins) for SC confidence and for the "
+    "exact first-token letter probability.",
+    "scaling": "Each metric against log10(parameters) per family, with the fitted slope per "
+    "condition (or the reason it is not estimable).",
+    "variance_decomposition": "Share of each metric's variance explained by condition vs "
+    "family (type-II sums of squares).",
+    "heatmap_high_risk": "High-risk error rate per model and condition.",
+    "heatmap_accuracy": "Accuracy per model and condition.",
+    "sc_transitions": "How answers change from the greedy (Single) answer to the SC majority.",
+    "ensembles": "Three-model majority-vote ensembles against their best member.",
+    "lorenz": "Concentration of high-risk errors over questions (Lorenz curve, Gini).",
+    "latency_accuracy": "Mean greedy latency against accuracy per (model, condition).",
+    "risk_coverage": "Risk-coverage curves of the confidence gate (SC confidence, high-risk "
+    "errors): abstaining below a threshold trades coverage for safety.",
+    "aurc_heatmap": "Area under the risk-coverage curve (high-risk errors, SC confidence) per "
+    "model and condition; lower is a better gate.",
+}
+
+
+def plot_figures(
+    labels: str,
+    metrics_path: str,
+    ci_path: str,
+    slopes_path: str,
+    variance_path: str,
+    ensembles_path: str,
+    gate_path: str,
+    curves_path: str,
+    outputs: Mapping[str, str],
+) -> None:
+    from safescale import plots
+
+    tidy = load_tidy(labels)
+    metrics = pd.read_csv(metrics_path)
+    ensembles_tab = pd.read_csv(ensembles_path)
+    if "skipped" in ensembles_tab:
+        ensembles_tab = ensembles_tab.iloc[0:0]
+    gate_tab, curves = pd.read_csv(gate_path), pd.read_csv(curves_path)
+    calls = {
+        "decoupling": lambda p: plots.plot_decoupling(pd.read_csv(ci_path), p),
+        "confidence_by_outcome": lambda p: plots.plot_confidence_by_outcome(tidy, p),
+        "reliability": lambda p: plots.plot_reliability(tidy, p),
+        "scaling": lambda p: plots.plot_scaling(metrics, pd.read_csv(slopes_path), p),
+        "variance_decomposition": lambda p: plots.plot_variance_decomposition(
+            pd.read_csv(variance_path), p
+        ),
+        "heatmap_high_risk": lambda p: plots.plot_heatmap(metrics, p, "high_risk_rate"),
+        "heatmap_accuracy": lambda p: plots.plot_heatmap(metrics, p, "accuracy"),
+        "sc_transitions": lambda p: plots.plot_sc_transitions(tidy, p),
+        "ensembles": lambda p: plots.plot_ensembles(ensembles_tab, metrics, p),
+        "lorenz": lambda p: plots.plot_lorenz(tidy, p),
+        "latency_accuracy": lambda p: plots.plot_latency_accuracy(metrics, p),
+        "risk_coverage": lambda p: plots.plot_risk_coverage(curves, p),
+        "aurc_heatmap": lambda p: plots.plot_aurc_heatmap(gate_tab, p),
+    }
+    for name, path in outputs.items():
+        calls[name](path)

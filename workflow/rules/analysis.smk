@@ -1,5 +1,7 @@
 # Labels, metrics with CIs, comparisons, ensembles, worst cases, scaling, safety gate, summary.
 
+from safescale.analysis import FIGURES
+
 ANALYSIS = config["analysis"]
 
 
@@ -12,6 +14,7 @@ def analysis_targets():
         "results/scaling/slopes.csv",
         "results/gate/gate_table.csv",
         "results/SUMMARY.md",
+        *expand("results/figures/{name}.png", name=FIGURES),
     ]
 
 
@@ -160,3 +163,87 @@ rule write_summary:
         config=config,
     script:
         "../scripts/write_summary.py"
+
+
+rule plot_figures:
+    input:
+        labels="results/labels/labels.parquet",
+        metrics="results/metrics/metrics.csv",
+        ci="results/metrics/metrics_ci.csv",
+        slopes="results/scaling/slopes.csv",
+        variance="results/scaling/variance_decomposition.csv",
+        ensembles="results/ensembles/ensembles.csv",
+        gate="results/gate/gate_table.csv",
+        curves="results/gate/curves.csv",
+    output:
+        decoupling=report(
+            "results/figures/decoupling.png",
+            caption="../report/decoupling.rst",
+            category="Figures",
+        ),
+        confidence_by_outcome=report(
+            "results/figures/confidence_by_outcome.png",
+            caption="../report/confidence_by_outcome.rst",
+            category="Figures",
+        ),
+        reliability=report(
+            "results/figures/reliability.png",
+            caption="../report/reliability.rst",
+            category="Figures",
+        ),
+        scaling=report(
+            "results/figures/scaling.png",
+            caption="../report/scaling.rst",
+            category="Figures",
+        ),
+        variance_decomposition=report(
+            "results/figures/variance_decomposition.png",
+            caption="../report/variance_decomposition.rst",
+            category="Figures",
+        ),
+        heatmap_high_risk=report(
+            "results/figures/heatmap_high_risk.png",
+            caption="../report/heatmap_high_risk.rst",
+            category="Figures",
+        ),
+        heatmap_accuracy=report(
+            "results/figures/heatmap_accuracy.png",
+            caption="../report/heatmap_accuracy.rst",
+            category="Figures",
+        ),
+        sc_transitions=report(
+            "results/figures/sc_transitions.png",
+            caption="../report/sc_transitions.rst",
+            category="Figures",
+        ),
+        ensembles=report(
+            "results/figures/ensembles.png",
+            caption="../report/ensembles.rst",
+            category="Figures",
+        ),
+        lorenz=report(
+            "results/figures/lorenz.png",
+            caption="../report/lorenz.rst",
+            category="Figures",
+        ),
+        latency_accuracy=report(
+            "results/figures/latency_accuracy.png",
+            caption="../report/latency_accuracy.rst",
+            category="Figures",
+        ),
+        risk_coverage=report(
+            "results/figures/risk_coverage.png",
+            caption="../report/risk_coverage.rst",
+            category="Figures",
+        ),
+        aurc_heatmap=report(
+            "results/figures/aurc_heatmap.png",
+            caption="../report/aurc_heatmap.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/analysis/plot_figures.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/plot_figures.py"
