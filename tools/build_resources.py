@@ -76,8 +76,12 @@ def build() -> None:
     corpus_dir.mkdir(parents=True, exist_ok=True)
     with (corpus_dir / "passages.jsonl").open("w", encoding="utf-8") as fh:
         for p in passages:
-            record = {"passage_id": p["pid"], "title": p["title"], "text": p["text"],
-                      "subspecialty": p["subspecialty"]}
+            record = {
+                "passage_id": p["pid"],
+                "title": p["title"],
+                "text": p["text"],
+                "subspecialty": p["subspecialty"],
+            }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(f"{len(rows)} questions, {len(passages)} passages; correct letters {dict(counts)}")
 

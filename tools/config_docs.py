@@ -1,7 +1,7 @@
 """Render config/README.md's key reference from the JSON Schema (one source of truth).
 
-    python tools/config_docs.py            # rewrite the reference section
-    python tools/config_docs.py --check    # exit 1 if it is stale (used by the tests)
+python tools/config_docs.py            # rewrite the reference section
+python tools/config_docs.py --check    # exit 1 if it is stale (used by the tests)
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ def rows(schema: dict, prefix: str = "") -> list[str]:
         if kind.startswith("object") and "properties" in spec:
             default = ""
         text = spec.get("description", "").replace("|", "\\|")
-        out.append(f"| `{name}` | {kind} | `{default}` | {text} |" if default != "" else
-                   f"| `{name}` | {kind} | | {text} |")
+        out.append(
+            f"| `{name}` | {kind} | `{default}` | {text} |"
+            if default != ""
+            else f"| `{name}` | {kind} | | {text} |"
+        )
         if "properties" in spec:
             out += rows(spec, name + ".")
     return out

@@ -1,21 +1,6 @@
 # Labels, metrics with CIs, comparisons, ensembles, worst cases, scaling, safety gate, summary.
 
-from safescale.analysis import FIGURES
-
 ANALYSIS = config["analysis"]
-
-
-def analysis_targets():
-    return [
-        "results/labels/labels.parquet",
-        "results/metrics/metrics.csv",
-        "results/ensembles/ensembles.csv",
-        "results/worstcase/worst_questions.csv",
-        "results/scaling/slopes.csv",
-        "results/gate/gate_table.csv",
-        "results/SUMMARY.md",
-        *expand("results/figures/{name}.png", name=FIGURES),
-    ]
 
 
 rule label_predictions:

@@ -6,6 +6,7 @@ import yaml
 from snakemake.utils import validate
 
 from safescale import conditions as C
+from safescale.analysis import FIGURES
 from safescale.config import cache_dir as _cache_dir
 from safescale.config import selected_models
 
@@ -86,4 +87,17 @@ def all_targets():
         "results/predictions/parse_summary.csv",
         *analysis_targets(),
         "results/provenance/manifest.json",
+    ]
+
+
+def analysis_targets():
+    return [
+        "results/labels/labels.parquet",
+        "results/metrics/metrics.csv",
+        "results/ensembles/ensembles.csv",
+        "results/worstcase/worst_questions.csv",
+        "results/scaling/slopes.csv",
+        "results/gate/gate_table.csv",
+        "results/SUMMARY.md",
+        *expand("results/figures/{name}.png", name=FIGURES),
     ]
