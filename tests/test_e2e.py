@@ -21,8 +21,8 @@ from safescale.stages import read_jsonl
 TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
+def snakemake_cmd(workdir: Path, *args: str, cores: int = 2) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -33,10 +33,13 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
         "--configfile",
         str(TINY),
         "--cores",
-        "2",
+        str(cores),
         *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_cmd(workdir, *args), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="session")
@@ -103,22 +106,7 @@ def test_kill_mid_job_then_rerun_resumes(tiny_run):
     target = "results/predictions/smollm2-135m/conflict_evidence.jsonl"
     before = read_jsonl(tiny_run / target)
     partial = tiny_run / (target + ".partial")
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "-d",
-        str(tiny_run),
-        "--configfile",
-        str(TINY),
-        "--cores",
-        "1",
-        "--forcerun",
-        "run_inference",
-        target,
-    ]
+    cmd = snakemake_cmd(tiny_run, "--forcerun", "run_inference", target, cores=1)
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
