@@ -178,9 +178,17 @@ def write_json_table(obj: Mapping, path: str | Path) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
 
+def gate_aurc(gate_path: str, signal: str = "sc_confidence", risk: str = "high_risk"):
+    """AURC of one gate per (model, condition), as a metric column for the scaling fits."""
+    gate_tab = pd.read_csv(gate_path)
+    sel = gate_tab[(gate_tab.signal == signal) & (gate_tab.risk_kind == risk)]
+    return sel[["model", "condition", "aurc"]].rename(columns={"aurc": f"aurc_{risk}"})
+
+
 def fit_scaling(
     labels: str,
     metrics_path: str,
+    gate_path: str,
     B: int,
     seed: int,
     out_slopes: str,
@@ -189,18 +197,45 @@ def fit_scaling(
     out_question: str,
     out_variance: str,
 ) -> None:
-    """Slopes per metric and condition, safety-vs-accuracy slope tests, question-level
-    GLMM/GEE, variance decomposition; degenerate panels fall back and say so."""
+    """Slopes per metric and condition (AURC of the safety gate included), safety-vs-accuracy
+    slope tests, question-level GLMM/GEE, variance decomposition; degenerate panels fall
+    back and say so."""
     from safescale import scaling
 
     tidy = load_tidy(labels)
-    metrics = pd.read_csv(metrics_path)
-    cols = [m for m in HEADLINE_METRICS if m in metrics]
+    metrics = pd.read_csv(metrics_path).merge(
+        gate_aurc(gate_path), on=["model", "condition"], how="left"
+    )
+    cols = [m for m in (*HEADLINE_METRICS, "aurc_high_risk") if m in metrics]
     write_table(scaling.fit_scaling_slopes(metrics, cols, tidy=tidy, by_condition=True), out_slopes)
     write_table(scaling.slope_difference_test(metrics, tidy=tidy), out_differences)
     write_table(scaling.bootstrap_slope_differences(tidy, B=B, seed=seed), out_bootstrap)
     write_table(scaling.fit_question_models(tidy, seed=seed), out_question)
     write_table(scaling.variance_decomposition(metrics, cols), out_variance)
+
+
+def simulate_scaling(
+    seed: int, reps: int, out_slopes: str, out_differences: str, out_recovery: str
+) -> None:
+    """The same fits on a simulated study-like panel with known slopes (34 models, 7
+    families, 200 questions): shows what the machinery recovers when the panel is big."""
+    from safescale import scaling
+
+    tidy, truth = scaling.simulate_panel(seed=seed)
+    metrics = scaling.model_metrics(tidy)
+    slopes = scaling.fit_scaling_slopes(metrics, by_condition=True)
+    true = truth.slopes[["metric", "condition", "slope"]].rename(columns={"slope": "true_slope"})
+    slopes = slopes.merge(true, on=["metric", "condition"], how="left")
+    write_table(slopes, out_slopes)
+    write_table(scaling.slope_difference_test(metrics, tidy=tidy), out_differences)
+    t0 = time.perf_counter()
+    recovery = scaling.parameter_recovery(reps=reps, seed=seed)
+    summary = recovery.summary.assign(overall_coverage=recovery.coverage)
+    write_table(summary, out_recovery)
+    print(
+        f"parameter recovery: coverage {recovery.coverage:.3f} over {reps} panels "
+        f"({time.perf_counter() - t0:.1f}s)"
+    )
 
 
 def safety_gate(
@@ -295,6 +330,9 @@ def write_summary(
     concentration_path: str,
     gate_path: str,
     parse_path: str,
+    sim_slopes_path: str,
+    sim_differences_path: str,
+    sim_recovery_path: str,
     out_summary: str,
     out_table1: str,
     out_table2: str,
@@ -314,6 +352,14 @@ def write_summary(
     )
     concentration = json.loads(Path(concentration_path).read_text())
     parse = pd.read_csv(parse_path)
+    sim_slopes = pd.read_csv(sim_slopes_path)
+    sim_diffs = pd.read_csv(sim_differences_path)
+    sim_recovery = pd.read_csv(sim_recovery_path)
+    sim_slope_cols = [
+        c
+        for c in ("metric", "condition", "true_slope", "slope", "ci_low", "ci_high", "method")
+        if c in sim_slopes
+    ]
     slope_cols = [
         c
         for c in (
@@ -388,6 +434,16 @@ The study column is its mean over 34 models on RadSaFE-200, for orientation only
 ## Does the safety slope differ from the accuracy (error) slope?
 
 {to_markdown(diffs[diff_cols])}
+
+## The same fits on a simulated study-like panel (34 models, 7 families, 200 questions)
+
+Known true slopes; shows what the machinery recovers when the panel is as large as
+the study's. Parameter recovery (config `analysis.simulation_reps` panels): overall
+95% CI coverage {sim_recovery.overall_coverage.iloc[0]:.3f}.
+
+{to_markdown(sim_slopes[sim_slope_cols])}
+
+{to_markdown(sim_diffs[[c for c in diff_cols if c in sim_diffs]])}
 
 ## Worst-case concentration of high-risk errors
 

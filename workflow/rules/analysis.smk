@@ -79,6 +79,7 @@ rule fit_scaling:
     input:
         labels="results/labels/labels.parquet",
         metrics="results/metrics/metrics.csv",
+        gate="results/gate/gate_table.csv",
     output:
         slopes="results/scaling/slopes.csv",
         differences="results/scaling/slope_differences.csv",
@@ -94,6 +95,22 @@ rule fit_scaling:
         seed=ANALYSIS["bootstrap_seed"],
     script:
         "../scripts/fit_scaling.py"
+
+
+rule simulate_scaling:
+    output:
+        slopes="results/scaling/simulated/slopes.csv",
+        differences="results/scaling/simulated/slope_differences.csv",
+        recovery="results/scaling/simulated/parameter_recovery.csv",
+    log:
+        "logs/analysis/simulate_scaling.log",
+    params:
+        seed=ANALYSIS["bootstrap_seed"],
+        reps=ANALYSIS["simulation_reps"],
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/simulate_scaling.py"
 
 
 rule safety_gate:
@@ -128,6 +145,9 @@ rule write_summary:
         concentration="results/worstcase/concentration.json",
         gate="results/gate/gate_table.csv",
         parse="results/predictions/parse_summary.csv",
+        sim_slopes="results/scaling/simulated/slopes.csv",
+        sim_differences="results/scaling/simulated/slope_differences.csv",
+        sim_recovery="results/scaling/simulated/parameter_recovery.csv",
     output:
         summary=report("results/SUMMARY.md", category="Summary"),
         table1=report(

@@ -9,6 +9,7 @@ o, p = snakemake.output, snakemake.params
 fit_scaling(
     snakemake.input.labels,
     snakemake.input.metrics,
+    snakemake.input.gate,
     p.B,
     p.seed,
     o.slopes,
