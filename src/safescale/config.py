@@ -37,9 +37,9 @@ def registry(config: dict[str, Any], base: Path = ROOT) -> dict[str, ModelSpec]:
 def selected_models(config: dict[str, Any], base: Path = ROOT) -> list[ModelSpec]:
     specs = registry(config, base)
     wanted = list(config["models"])
-    agent = config["agentic"].get("agent_model")
-    if agent and agent not in wanted:
-        wanted.append(agent)
+    for extra in (config["agentic"].get("agent_model"), config["inference"].get("judge_model")):
+        if extra and extra not in wanted:
+            wanted.append(extra)
     unknown = [m for m in wanted if m not in specs]
     if unknown:
         raise ValueError(

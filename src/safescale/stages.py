@@ -429,3 +429,45 @@ def summarize_parsing(
     pd.DataFrame(unparsed, columns=["model", "condition", "question_id", "output", "raw"]).to_csv(
         out_unparsed, index=False
     )
+
+
+def judge_predictions(
+    benchmark: str,
+    predictions: str,
+    judge_manifest: str | None,
+    config: Mapping[str, Any],
+    threads: int,
+    out_predictions: str,
+    out_summary: str,
+) -> None:
+    """Copy predictions, re-parsing NULL outputs with the judge model when one is set."""
+    from safescale.inference.judge import judge_records
+    from safescale.inference.predict import parse_summary
+
+    records = read_jsonl(predictions)
+    stats = {"judge": None, "outputs_judged": 0, "outputs_recovered": 0}
+    if judge_manifest:
+        from safescale.inference.llama_engine import LlamaEngine
+        from safescale.prompts import Renderer
+
+        manifest = json.loads(Path(judge_manifest).read_text())
+        engine = LlamaEngine(
+            manifest["path"],
+            n_ctx=min(manifest["n_ctx"], 2048),
+            threads=threads,
+            n_batch=config["inference"]["n_batch"],
+            n_gpu_layers=config["inference"]["n_gpu_layers"],
+        )
+        renderer = Renderer(manifest["prompt_style"], engine.llm)
+        max_tokens = config["inference"]["judge_max_tokens"]
+
+        def ask(messages):
+            return engine.generate_text(renderer.render_messages(messages), max_tokens)
+
+        questions = {q.question_id: q for q in read_canonical(benchmark)}
+        records, counts = judge_records(records, questions, ask)
+        stats = {"judge": manifest["name"], **counts}
+    write_jsonl(records, out_predictions)
+    summary = {**parse_summary(records), **stats}
+    print(json.dumps(summary))
+    write_json(summary, out_summary)

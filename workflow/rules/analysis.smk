@@ -6,7 +6,7 @@ ANALYSIS = config["analysis"]
 rule label_predictions:
     input:
         benchmark="results/data/benchmark.jsonl",
-        predictions=prediction_files(),
+        predictions=labelled_prediction_files(),
         models=expand("results/models/{model}.json", model=MODELS),
     output:
         parquet="results/labels/labels.parquet",
@@ -104,11 +104,11 @@ rule simulate_scaling:
         recovery="results/scaling/simulated/parameter_recovery.csv",
     log:
         "logs/analysis/simulate_scaling.log",
+    conda:
+        CONDA_ENV
     params:
         seed=ANALYSIS["bootstrap_seed"],
         reps=ANALYSIS["simulation_reps"],
-    conda:
-        CONDA_ENV
     script:
         "../scripts/simulate_scaling.py"
 

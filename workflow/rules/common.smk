@@ -32,6 +32,8 @@ MODEL_SPECS = {spec.name: spec for spec in selected_models(config)}
 with open(config["models_registry"]) as _fh:
     REGISTRY_ENTRIES = {entry["name"]: entry for entry in yaml.safe_load(_fh)}
 MODELS = list(config["models"])
+# Every model whose weights the run needs (the agent and judge models included).
+ALL_MODELS = list(MODEL_SPECS)
 CONDITIONS = list(config["conditions"])
 RETRIEVER = config["retrieval"]["retriever"]
 RETRIEVERS = sorted(set(config["retrieval"]["evaluate"]) | {RETRIEVER})
@@ -68,6 +70,19 @@ def prompt_inputs(wildcards):
 
 def agent_model(wildcards):
     return config["agentic"]["agent_model"] or wildcards.model
+
+
+JUDGE = config["inference"]["judge_model"]
+
+
+def labelled_prediction_files():
+    """What the analysis reads: judged copies when a judge model is set."""
+    stage = "judged" if JUDGE else "predictions"
+    return expand(
+        f"results/{stage}/{{model}}/{{condition}}.jsonl",
+        model=MODELS,
+        condition=CONDITIONS,
+    )
 
 
 def prediction_files():

@@ -46,3 +46,27 @@ rule summarize_parsing:
         CONDA_ENV
     script:
         "../scripts/summarize_parsing.py"
+
+
+rule judge_predictions:
+    input:
+        benchmark="results/data/benchmark.jsonl",
+        predictions="results/predictions/{model}/{condition}.jsonl",
+        judge=f"results/models/{JUDGE}.json" if JUDGE else [],
+    output:
+        predictions="results/judged/{model}/{condition}.jsonl",
+        summary="results/judged/{model}/{condition}.summary.json",
+    log:
+        "logs/judge/{model}/{condition}.log",
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=0,
+    params:
+        judge=JUDGE,
+        max_tokens=config["inference"]["judge_max_tokens"],
+    script:
+        "../scripts/judge_predictions.py"

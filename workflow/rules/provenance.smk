@@ -3,7 +3,7 @@
 
 rule provenance:
     input:
-        models=expand("results/models/{model}.json", model=MODELS),
+        models=expand("results/models/{model}.json", model=ALL_MODELS),
         predictions=prediction_files(),
     output:
         manifest="results/provenance/manifest.json",
