@@ -9,7 +9,7 @@ and the fallback is recorded (and counted) in the transcript.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from safescale.question import Question
@@ -20,7 +20,20 @@ PLAN_INSTRUCTION = (
     "line, that would find the facts needed to answer the question. Write DONE instead if "
     "the notes already answer it."
 )
-_BANNED = ("search quer", "research assistant", "question:", "options:", "notes:", "answer:")
+# Echoes of our own prompt, and chatter, are not queries.
+_BANNED = (
+    "search quer",
+    "research assistant",
+    "question:",
+    "options:",
+    "notes:",
+    "notes so far",
+    "answer:",
+    "write done",
+    "already answer",
+    "here are",
+)
+_ECHOED_OPTION = re.compile(r"^[A-E][.)]\s")
 
 
 @dataclass(frozen=True)
@@ -45,15 +58,23 @@ def plan_prompt(q: Question, notes: Sequence[str], n_queries: int) -> list[dict[
     ]
 
 
-def parse_plan(text: str, limit: int) -> tuple[list[str], bool]:
-    """(usable queries, said DONE)."""
+def parse_plan(text: str, limit: int, echo: Iterable[str] = ()) -> tuple[list[str], bool]:
+    """(usable queries, said DONE); lines repeating `echo` (our notes, the stem) are dropped."""
+    echoed = {e.strip().lower() for e in echo}
     done = bool(re.match(r"^\W*done\b", text.strip(), re.IGNORECASE))
     queries: list[str] = []
     for line in text.splitlines():
         query = re.sub(r"^\s*(?:[-*•]|\d+[.)]|query\s*\d*:)\s*", "", line, flags=re.I).strip()
         query = query.strip("\"'` ")
         words = query.split()
-        if not 3 <= len(words) <= 30 or any(b in query.lower() for b in _BANNED):
+        lowered = query.lower()
+        if (
+            not 3 <= len(words) <= 30
+            or any(b in lowered for b in _BANNED)
+            or lowered.startswith("done")
+            or _ECHOED_OPTION.match(query)
+            or lowered in echoed
+        ):
             continue
         if query.lower() not in (x.lower() for x in queries):
             queries.append(query)
@@ -75,7 +96,7 @@ def run_agent(
     fallbacks = 0
     for r in range(settings.max_rounds):
         raw = generate(plan_prompt(q, notes, settings.queries_per_round), settings.plan_max_tokens)
-        queries, done = parse_plan(raw, settings.queries_per_round)
+        queries, done = parse_plan(raw, settings.queries_per_round, [*notes, q.question])
         if done and r > 0:
             rounds.append({"round": r + 1, "plan": raw, "queries": [], "decision": "stop: DONE"})
             break
@@ -88,7 +109,9 @@ def run_agent(
             hits = [cid for cid, _ in search(query, settings.top_k_per_query)]
             rankings.append(hits)
             retrieved.append({"query": query, "chunk_ids": hits})
-        new = [cid for item in retrieved for cid in item["chunk_ids"] if cid not in seen]
+        new = list(
+            dict.fromkeys(cid for item in retrieved for cid in item["chunk_ids"] if cid not in seen)
+        )
         seen.update(new)
         notes.extend(dict.fromkeys(title_of(cid) for cid in new))
         decision = "continue"

@@ -28,7 +28,7 @@ class Budget:
     @property
     def context_tokens(self) -> int:
         room = self.window - self.question_reserve - self.max_new_tokens - self.margin
-        return max(0, min(room, self.cap) if self.cap else room)
+        return max(0, room if self.cap is None else min(room, self.cap))
 
 
 def format_chunks(chunks: Sequence[Chunk]) -> str:
@@ -75,6 +75,8 @@ def condition_context(
     if condition in C.RETRIEVAL_TOP_K:
         k = C.RETRIEVAL_TOP_K[condition] or top_k
         chosen = list(ranked[:k])
+        if not chosen:
+            return None, [], "no retrieved chunks"
         return format_chunks(chosen), [c.chunk_id for c in chosen], None
     if condition == C.PADDED_TOP_1:
         if not ranked:
@@ -82,13 +84,15 @@ def condition_context(
         target = renderer.count(format_chunks(ranked[:10]))
         return pad_to_length(ranked[0], target, renderer), [ranked[0].chunk_id], None
     if condition == C.AGENTIC_RAG:
-        if agentic_chunks is None:
-            return None, [], "no agentic transcript for this question"
+        if not agentic_chunks:
+            return None, [], "no agentic evidence for this question"
         return format_chunks(agentic_chunks), [c.chunk_id for c in agentic_chunks], None
     if condition == C.MAX_CONTEXT:
         if budget.context_tokens <= 0:
             return None, [], f"window {budget.window} leaves no room for context"
         chosen = fill_to_budget(ranked, budget.context_tokens, renderer.count)
+        if not chosen:
+            return None, [], f"no retrieved chunk fits the {budget.context_tokens}-token budget"
         return format_chunks(chosen), [c.chunk_id for c in chosen], None
     raise ValueError(f"unknown condition '{condition}'")
 
