@@ -93,12 +93,15 @@ def _without_timings(records: list[dict]) -> list[dict]:
     ]
 
 
-def test_rerun_gives_identical_predictions(tiny_run):
-    target = "results/predictions/smollm2-135m/clean_evidence.jsonl"
-    before = read_jsonl(tiny_run / target)
-    res = snakemake(tiny_run, "--forcerun", "run_inference", target)
+def test_second_full_run_gives_identical_predictions(tiny_run):
+    """Every model-dependent job again (agent transcripts, prompts, inference):
+    byte-identical predictions, timings aside."""
+    paths = sorted((tiny_run / "results/predictions").glob("*/*.jsonl"))
+    before = {p: read_jsonl(p) for p in paths}
+    res = snakemake(tiny_run, "--forcerun", "run_agent", "build_prompts", "run_inference")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert _without_timings(read_jsonl(tiny_run / target)) == _without_timings(before)
+    for p in paths:
+        assert _without_timings(read_jsonl(p)) == _without_timings(before[p]), p.name
 
 
 def test_kill_mid_job_then_rerun_resumes(tiny_run):
