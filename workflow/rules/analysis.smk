@@ -46,7 +46,11 @@ rule ensembles:
     input:
         labels="results/labels/labels.parquet",
     output:
-        table="results/ensembles/ensembles.csv",
+        table=report(
+            "results/ensembles/ensembles.csv",
+            caption="../report/table3.rst",
+            category="Tables",
+        ),
     log:
         "logs/analysis/ensembles.log",
     conda:
@@ -63,7 +67,11 @@ rule worst_cases:
         benchmark="results/data/benchmark.jsonl",
     output:
         summary="results/worstcase/concentration.json",
-        worst="results/worstcase/worst_questions.csv",
+        worst=report(
+            "results/worstcase/worst_questions.csv",
+            caption="../report/table4.rst",
+            category="Tables",
+        ),
         lorenz="results/worstcase/lorenz.csv",
     log:
         "logs/analysis/worst_cases.log",
@@ -81,7 +89,11 @@ rule fit_scaling:
         metrics="results/metrics/metrics.csv",
         gate="results/gate/gate_table.csv",
     output:
-        slopes="results/scaling/slopes.csv",
+        slopes=report(
+            "results/scaling/slopes.csv",
+            caption="../report/slopes.rst",
+            category="Tables",
+        ),
         differences="results/scaling/slope_differences.csv",
         bootstrap="results/scaling/slope_differences_bootstrap.csv",
         question="results/scaling/question_models.csv",
@@ -117,7 +129,11 @@ rule safety_gate:
     input:
         labels="results/labels/labels.parquet",
     output:
-        table="results/gate/gate_table.csv",
+        table=report(
+            "results/gate/gate_table.csv",
+            caption="../report/gate_table.rst",
+            category="Tables",
+        ),
         curves="results/gate/curves.csv",
         signals="results/gate/signal_contrasts.csv",
         conditions="results/gate/condition_contrasts.csv",
