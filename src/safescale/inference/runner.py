@@ -97,10 +97,8 @@ def run_resumable(
                 os.fsync(fh.fileno())
                 counts["computed"] += 1
             progress.step()
-    tmp = output.with_name(output.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for q, _ in items:
-            fh.write(json.dumps(done[q.question_id], ensure_ascii=False) + "\n")
-    tmp.replace(output)
+    from safescale.stages import write_jsonl
+
+    write_jsonl([done[q.question_id] for q, _ in items], output)  # atomic: tmp + rename
     partial.unlink()
     return counts
