@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CORES ?= all
 CONFIG ?= config/config.yaml
 
-.PHONY: setup models reproduce test lint bench report clean
+.PHONY: setup models reproduce test slurm-test bench clean
 
 $(VENV)/.deps: requirements/lock.txt pyproject.toml tools/install_llama_cpp.sh
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -27,11 +27,22 @@ reproduce: models
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
 	$(VENV)/bin/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
 
-# The test suite (CI runs exactly this).
+# CI (which sets CI=true) also runs the one-host SLURM end-to-end test; elsewhere
+# `make test SLURM_E2E=1` asks for it (needs root: apt-get and the SLURM daemons).
+SLURM_E2E ?= $(if $(filter true 1,$(CI)),1,0)
+
+# The test suite (CI runs exactly this). SLURM first so pytest's summary closes the log.
 test: setup
 	$(PY) -m safescale.cli fetch-models --config tests/data/tiny_config.yaml
 	$(VENV)/bin/ruff check src workflow tests
+	@if [ "$(SLURM_E2E)" = 1 ]; then bash tools/slurm_ci.sh; \
+	else echo "SLURM end-to-end test not run here (CI unset): make test SLURM_E2E=1 runs it"; fi
 	$(VENV)/bin/python -m pytest -q
+
+# Only the SLURM end-to-end test (tiny config through profiles/slurm, compared with a local run).
+slurm-test: setup
+	$(PY) -m safescale.cli fetch-models --config tests/data/tiny_config.yaml
+	bash tools/slurm_ci.sh
 
 bench: models
 	$(PY) -m safescale.bench --config $(CONFIG)

@@ -255,15 +255,20 @@ ctld_log = Path(sys.argv[4]).read_text()
 problems = []
 
 # Jobs as Snakemake scheduled them: "rule X:" (remote) or "localrule X:", then "jobid: N".
-remote, local, current = {}, {}, None
+remote, local, outputs, current, current_out = {}, {}, {}, None, []
 for line in log_text.splitlines():
     m = re.match(r"^(local)?rule (\w+):$", line)
     if m:
-        current = (bool(m.group(1)), m.group(2))
+        current, current_out = (bool(m.group(1)), m.group(2)), []
+        continue
+    m = re.match(r"^\s+output: (.+)$", line)
+    if m and current:
+        current_out = [x.strip() for x in m.group(1).split(",") if x.strip()]
         continue
     m = re.match(r"^\s+jobid: (\d+)$", line)
     if m and current:
         (local if current[0] else remote)[int(m.group(1))] = current[1]
+        outputs[int(m.group(1))] = current_out
         current = None
 submitted = {
     int(j): int(s)
@@ -275,11 +280,22 @@ missing = sorted(set(remote) - set(submitted))
 if missing:
     problems.append(f"jobs not submitted to SLURM: {[(j, remote[j]) for j in missing]}")
 slurm_logs = {p.stem for p in (slurm_dir / ".snakemake" / "slurm_logs").rglob("*.log")}
-for job, sid in sorted(submitted.items()):
+job_lines, n_outputs = [], 0
+for job, sid in sorted(submitted.items(), key=lambda kv: kv[1]):
+    exited_0 = re.search(rf"_job_complete: JobId={sid} WEXITSTATUS 0\b", ctld_log) is not None
     if str(sid) not in slurm_logs:
         problems.append(f"no .snakemake/slurm_logs/**/{sid}.log for job {job}")
-    if not re.search(rf"_job_complete: JobId={sid} WEXITSTATUS 0\b", ctld_log):
+    if not exited_0:
         problems.append(f"slurmctld did not record SLURM job {sid} exiting 0")
+    absent = [o for o in outputs.get(job, []) if not (slurm_dir / o).exists()]
+    if absent:
+        problems.append(f"SLURM job {sid} ({remote.get(job)}) left outputs missing: {absent}")
+    n_outputs += len(outputs.get(job, []))
+    first = outputs.get(job, ["?"])[0] if outputs.get(job) else "-"
+    job_lines.append(
+        f"  SLURM job {sid:>4}  snakemake job {job:>3}  {remote.get(job, '?'):<22} "
+        f"exit {'0' if exited_0 else '?'}  {len(outputs.get(job, []))} output(s), e.g. {first}"
+    )
 
 
 def strip_latency(obj):
@@ -314,7 +330,9 @@ except AssertionError as err:
 print(f"{len(submitted)} SLURM jobs (ids {min(submitted.values(), default=0)}-"
       f"{max(submitted.values(), default=0)}), {len(local)} local rule jobs "
       f"({', '.join(sorted(set(local.values())))}); {len(pred_files)} prediction files "
-      f"and metrics.csv ({len(metrics[1])} rows) equal the local run")
+      f"and metrics.csv ({len(metrics[1])} rows) equal the local run; "
+      f"{n_outputs} outputs of SLURM jobs present")
+print("\n".join(job_lines))
 for p in problems:
     print("PROBLEM:", p)
 sys.exit(1 if problems else 0)
