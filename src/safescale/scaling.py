@@ -11,7 +11,7 @@ See docs/SCALING.md for the formulas and the fallback ladder.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -962,6 +962,58 @@ def _vb_converged(res: Any) -> tuple[bool, str]:
     return False, str(getattr(mm, "message", "optimizer failed"))
 
 
+def _term_row(
+    method: str, term: str, estimate: float, se: float, ci: tuple[float, float], **extra: Any
+) -> dict[str, Any]:
+    """One fitted fixed effect or variance component of a question-level model."""
+    row = {"method": method, "term": term, "estimate": estimate, "se": se}
+    row.update(ci_low=float(ci[0]), ci_high=float(ci[1]), p=np.nan, converged=True, fallback=False)
+    row.update(extra)
+    return row
+
+
+def _question_fits(
+    tidy: pd.DataFrame,
+    outcomes: Sequence[str] | None,
+    conditions: Sequence[str] | None,
+    scale: str,
+    fit: Callable[[_QData], tuple[list[dict[str, Any]], str]],
+) -> pd.DataFrame:
+    """Shared loop of the question-level fits: one design per 0/1 outcome, then ``fit``.
+
+    ``fit`` returns its term rows and a note; no rows means it found no usable fit,
+    and the outcome gets one not-estimable row carrying that note.
+    """
+    rows: list[dict[str, Any]] = []
+    for outcome in [o for o in (outcomes or OUTCOME_TO_METRIC) if o in tidy.columns]:
+        common = {
+            "outcome": outcome,
+            "metric": OUTCOME_TO_METRIC.get(outcome, outcome),
+            "scale": scale,
+        }
+        not_estimable = {
+            "method": NOT_ESTIMABLE,
+            "term": "log10_params",
+            "converged": False,
+            "fallback": True,
+        }
+        qd, why = _question_design(tidy, outcome, conditions)
+        if qd is None:
+            rows.append(_nan_row(QUESTION_COLUMNS, **common, **not_estimable, n_obs=0, note=why))
+            continue
+        n_info = {
+            "n_obs": len(qd.frame),
+            "n_models": qd.frame["model"].nunique(),
+            "n_questions": qd.frame["question_id"].nunique(),
+        }
+        fitted, note = fit(qd)
+        if not fitted:
+            rows.append(_nan_row(QUESTION_COLUMNS, **common, **n_info, **not_estimable, note=note))
+            continue
+        rows += [{**common, **n_info, **row} for row in fitted]
+    return pd.DataFrame(rows, columns=QUESTION_COLUMNS)
+
+
 def fit_question_glmm(
     tidy: pd.DataFrame,
     outcomes: Sequence[str] | None = None,
@@ -981,41 +1033,22 @@ def fit_question_glmm(
     (after one retry) is reported as not estimable.
     """
     z = _z(alpha)
-    rows: list[dict[str, Any]] = []
-    for outcome in [o for o in (outcomes or OUTCOME_TO_METRIC) if o in tidy.columns]:
-        metric = OUTCOME_TO_METRIC.get(outcome, outcome)
-        qd, why = _question_design(tidy, outcome, conditions)
-        common = {"outcome": outcome, "metric": metric, "scale": "logit (conditional)"}
-        if qd is None:
-            rows.append(
-                _nan_row(
-                    QUESTION_COLUMNS,
-                    **common,
-                    method=NOT_ESTIMABLE,
-                    term="log10_params",
-                    n_obs=0,
-                    converged=False,
-                    fallback=True,
-                    note=why,
-                )
-            )
-            continue
-        f = qd.frame
+    factors = [("question", "question_id"), ("model", "model")]
+    if include_family:
+        factors.append(("family", "family"))
+
+    def fit(qd: _QData) -> tuple[list[dict[str, Any]], str]:
         mats, ident, vc_names, vcp_names = [], [], [], []
-        factors = [("question", "question_id"), ("model", "model")]
-        if include_family:
-            factors.append(("family", "family"))
         for j, (label, col) in enumerate(factors):
-            codes, uniq = pd.factorize(f[col])
+            codes, uniq = pd.factorize(qd.frame[col])
             mats.append(_indicator(codes, len(uniq)))
             ident.append(np.full(len(uniq), j))
             vc_names += [f"{label}[{u}]" for u in uniq]
             vcp_names.append(label)
-        exog_vc = sparse.hstack(mats).tocsr()
         model = BinomialBayesMixedGLM(
             qd.y,
             qd.X,
-            exog_vc,
+            sparse.hstack(mats).tocsr(),
             np.concatenate(ident),
             vcp_p=vc_prior_sd,
             fe_p=fe_prior_sd,
@@ -1039,61 +1072,27 @@ def fit_question_glmm(
                     notes.append(_join(f"VB converged with {meth}", why))
                 break
             notes.append(f"VB with {meth} did not converge ({why}; {'; '.join(msgs)})")
-        n_info = {
-            "n_obs": len(f),
-            "n_models": f["model"].nunique(),
-            "n_questions": f["question_id"].nunique(),
-        }
         if res is None:
-            rows.append(
-                _nan_row(
-                    QUESTION_COLUMNS,
-                    **common,
-                    **n_info,
-                    method=NOT_ESTIMABLE,
-                    term="log10_params",
-                    converged=False,
-                    fallback=True,
-                    note=_join(*notes, "see GEE rows for a cross-check"),
-                )
-            )
-            continue
+            return [], _join(*notes, "see GEE rows for a cross-check")
         note = _join(*notes, "VB posterior: Gaussian mean-field, intervals approximate")
-        for name, m, s in zip(qd.names, res.fe_mean, res.fe_sd, strict=True):
-            rows.append(
-                {
-                    **common,
-                    **n_info,
-                    "method": GLMM_VB,
-                    "term": name,
-                    "estimate": float(m),
-                    "se": float(s),
-                    "ci_low": float(m - z * s),
-                    "ci_high": float(m + z * s),
-                    "p": np.nan,
-                    "converged": True,
-                    "fallback": False,
-                    "note": note,
-                }
+        rows = [
+            _term_row(GLMM_VB, name, float(m), float(s), (m - z * s, m + z * s), note=note)
+            for name, m, s in zip(qd.names, res.fe_mean, res.fe_sd, strict=True)
+        ]
+        rows += [
+            _term_row(
+                GLMM_VB,
+                f"sd({name})",
+                float(np.exp(m)),
+                np.nan,
+                (float(np.exp(m - z * s)), float(np.exp(m + z * s))),
+                note="random-effect SD, exp of the log-SD posterior",
             )
-        for name, m, s in zip(vcp_names, res.vcp_mean, res.vcp_sd, strict=True):
-            rows.append(
-                {
-                    **common,
-                    **n_info,
-                    "method": GLMM_VB,
-                    "term": f"sd({name})",
-                    "estimate": float(np.exp(m)),
-                    "se": np.nan,
-                    "ci_low": float(np.exp(m - z * s)),
-                    "ci_high": float(np.exp(m + z * s)),
-                    "p": np.nan,
-                    "converged": True,
-                    "fallback": False,
-                    "note": "random-effect SD, exp of the log-SD posterior",
-                }
-            )
-    return pd.DataFrame(rows, columns=QUESTION_COLUMNS)
+            for name, m, s in zip(vcp_names, res.vcp_mean, res.vcp_sd, strict=True)
+        ]
+        return rows, note
+
+    return _question_fits(tidy, outcomes, conditions, "logit (conditional)", fit)
 
 
 def fit_question_gee(
@@ -1109,32 +1108,9 @@ def fit_question_gee(
     Binomial GLM with question-clustered SEs when the GEE fails to converge.
     """
     z = _z(alpha)
-    rows: list[dict[str, Any]] = []
-    for outcome in [o for o in (outcomes or OUTCOME_TO_METRIC) if o in tidy.columns]:
-        metric = OUTCOME_TO_METRIC.get(outcome, outcome)
-        qd, why = _question_design(tidy, outcome, conditions)
-        common = {"outcome": outcome, "metric": metric, "scale": "logit (population-averaged)"}
-        if qd is None:
-            rows.append(
-                _nan_row(
-                    QUESTION_COLUMNS,
-                    **common,
-                    method=NOT_ESTIMABLE,
-                    term="log10_params",
-                    n_obs=0,
-                    converged=False,
-                    fallback=True,
-                    note=why,
-                )
-            )
-            continue
-        f = qd.frame
-        groups = pd.factorize(f["question_id"])[0]
-        n_info = {
-            "n_obs": len(f),
-            "n_models": f["model"].nunique(),
-            "n_questions": f["question_id"].nunique(),
-        }
+
+    def fit(qd: _QData) -> tuple[list[dict[str, Any]], str]:
+        groups = pd.factorize(qd.frame["question_id"])[0]
         notes = [qd.note, "robust SEs clustered on question (models fixed)"]
         fitted = None
         method = GEE_EXCHANGEABLE
@@ -1166,39 +1142,27 @@ def fit_question_gee(
                     notes.append(f"GLM fallback gave NaN ({'; '.join(msgs)})")
             except (np.linalg.LinAlgError, ValueError) as exc:
                 notes.append(f"GLM fallback failed ({type(exc).__name__}: {exc})")
+        note = _join(*notes)
         if fitted is None:
-            rows.append(
-                _nan_row(
-                    QUESTION_COLUMNS,
-                    **common,
-                    **n_info,
-                    method=NOT_ESTIMABLE,
-                    term="log10_params",
-                    converged=False,
-                    fallback=True,
-                    note=_join(*notes),
-                )
-            )
-            continue
+            return [], note
+        rows = []
         for j, name in enumerate(qd.names):
             b, se = float(fitted.params[j]), float(fitted.bse[j])
             rows.append(
-                {
-                    **common,
-                    **n_info,
-                    "method": method,
-                    "term": name,
-                    "estimate": b,
-                    "se": se,
-                    "ci_low": b - z * se,
-                    "ci_high": b + z * se,
-                    "p": float(fitted.pvalues[j]),
-                    "converged": True,
-                    "fallback": method != GEE_EXCHANGEABLE,
-                    "note": _join(*notes),
-                }
+                _term_row(
+                    method,
+                    name,
+                    b,
+                    se,
+                    (b - z * se, b + z * se),
+                    p=float(fitted.pvalues[j]),
+                    fallback=method != GEE_EXCHANGEABLE,
+                    note=note,
+                )
             )
-    return pd.DataFrame(rows, columns=QUESTION_COLUMNS)
+        return rows, note
+
+    return _question_fits(tidy, outcomes, conditions, "logit (population-averaged)", fit)
 
 
 def fit_question_models(
