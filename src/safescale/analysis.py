@@ -12,7 +12,7 @@ import pandas as pd
 
 from safescale import conditions as C
 from safescale.benchmark import read_canonical
-from safescale.stages import read_jsonl
+from safescale.stages import read_jsonl, write_json
 
 HEADLINE_METRICS = (
     "accuracy",
@@ -169,13 +169,9 @@ def worst_cases(
     )
 
     tidy = load_tidy(labels)
-    write_json_table(concentration_summary(tidy, fraction), out_summary)
+    write_json(concentration_summary(tidy, fraction), out_summary)
     write_table(worst_questions(tidy, read_canonical(benchmark), fraction), out_worst)
     write_table(lorenz_curve(high_risk_counts(tidy)["n_high_risk"]), out_lorenz, md=False)
-
-
-def write_json_table(obj: Mapping, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
 
 def gate_aurc(gate_path: str, signal: str = "sc_confidence", risk: str = "high_risk"):

@@ -34,11 +34,20 @@ def write_jsonl(records: Sequence[Mapping], path: str | Path) -> None:
     tmp.replace(path)
 
 
+def _json_default(value: Any) -> Any:
+    """numpy scalars become plain numbers; anything else unknown (paths, dates) a string."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    return str(value)
+
+
 def write_json(obj: Any, path: str | Path) -> None:
+    """Indented JSON, atomically (temporary file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
     tmp.replace(path)
 
 
