@@ -32,6 +32,29 @@ def study_row(qid: str, n_options: int = 5, correct: str = "B", **over) -> dict[
     return row
 
 
+def headache_question(n_options: int = 5):
+    """One clear-cut question (thunderclap headache -> non-contrast CT) for the engine tests."""
+    from safescale.question import OptionLabels, Question
+
+    options = [
+        "Non-contrast CT of the head",
+        "MRI of the lumbar spine",
+        "Abdominal ultrasound",
+        "Chest radiograph",
+        "Knee radiograph",
+    ][:n_options]
+    letters = LETTERS[:n_options]
+    return Question(
+        "q1",
+        "A 30-year-old man has a sudden, severe headache that he describes as the worst of "
+        "his life, with neck stiffness and vomiting. Which first imaging test is most "
+        "appropriate?",
+        dict(zip(letters, options, strict=True)),
+        "A",
+        {k: OptionLabels() for k in letters},
+    )
+
+
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

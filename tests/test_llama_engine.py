@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import headache_question
 
 from safescale.inference.llama_engine import Decoding, LlamaEngine
 from safescale.inference.parsing import letter_is_final
 from safescale.inference.sampling import SamplingSettings, derive_seed, token_distribution
 from safescale.prompts import Renderer
-from safescale.question import OptionLabels, Question
 
-Q = Question(
-    "q1",
-    "A 30-year-old man has a sudden, severe headache that he describes as the worst of his "
-    "life, with neck stiffness and vomiting. Which first imaging test is most appropriate?",
-    {
-        "A": "Non-contrast CT of the head",
-        "B": "MRI of the lumbar spine",
-        "C": "Abdominal ultrasound",
-        "D": "Chest radiograph",
-        "E": "Knee radiograph",
-    },
-    "A",
-    {k: OptionLabels() for k in "ABCDE"},
-)
+Q = headache_question(5)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import headache_question
 
 from safescale.inference.llama_engine import Decoding
 from safescale.inference.openai_backend import (
@@ -35,7 +36,7 @@ from safescale.inference.parsing import parse_letter
 from safescale.inference.predict import sample_seeds
 from safescale.inference.sampling import SamplingSettings
 from safescale.prompts import completion_prompt
-from safescale.question import OptionLabels, Question
+from safescale.question import Question
 
 RECORD_KEYS = {
     "model",
@@ -54,19 +55,7 @@ SENTINEL = "sk-SENTINEL-do-not-leak-7f3a9c"
 KEY_ENV = "SAFESCALE_TEST_OPENAI_KEY"
 SERVER_DEPS = ("uvicorn", "fastapi", "pydantic_settings", "sse_starlette", "starlette_context")
 
-Q = Question(
-    "q1",
-    "A 30-year-old man has a sudden, severe headache that he describes as the worst of his "
-    "life, with neck stiffness and vomiting. Which first imaging test is most appropriate?",
-    {
-        "A": "Non-contrast CT of the head",
-        "B": "MRI of the lumbar spine",
-        "C": "Abdominal ultrasound",
-        "D": "Chest radiograph",
-    },
-    "A",
-    {k: OptionLabels() for k in "ABCD"},
-)
+Q = headache_question(4)
 
 
 def prompt_record(q: Question = Q, status: str = "ok") -> dict:
