@@ -307,6 +307,21 @@ def test_dense_scores_are_cosine_similarities_of_the_embeddings(dense, no_networ
     np.testing.assert_allclose([s for _, s in hits], docs @ q_vec, atol=1e-4)
 
 
+def test_dense_queries_use_the_index_embedder_settings(tmp_path, no_network):
+    """A query is truncated exactly as the documents were, whatever the reader's default."""
+    from safescale.retrieval.dense import DenseIndex, build_dense_index
+
+    build_dense_index(DENSE_CHUNKS, tmp_path / "short", threads=1, max_length=16)
+    index = DenseIndex(tmp_path / "short", threads=1)
+    assert index.embedder_config["max_length"] == 16
+    query = "a long question " * 20 + "about a broken bone in the forearm"
+    hits = index.search(query, 4)
+    embedder = MiniLMEmbedder(threads=1, max_length=16)
+    texts = {c.chunk_id: c.indexed_text for c in DENSE_CHUNKS}
+    docs = embedder.embed([texts[cid] for cid, _ in hits])
+    np.testing.assert_allclose([s for _, s in hits], docs @ embedder.embed([query])[0], atol=1e-4)
+
+
 def test_dense_search_caps_k_at_collection_size(dense):
     assert dense.count == len(DENSE_CHUNKS)
     hits = dense.search("kidney stones", 50)

@@ -93,12 +93,25 @@ def build_dense_index(
 
 
 class DenseIndex:
-    """Read-only view of a built collection; queries embed with the same function."""
+    """Read-only view of a built collection; queries embed with the same function.
+
+    The embedder's settings (max_length, batch size) come from the collection's
+    stored configuration, so queries are encoded exactly as the documents were;
+    only the thread count is the reader's own.
+    """
 
     def __init__(self, path: str | Path, threads: int = 1):
         client, ef_class = _client(Path(path))
         self._collection = client.get_collection(COLLECTION)
-        self._ef = ef_class(threads=threads)
+        stored = (self._collection.configuration or {}).get("embedding_function")
+        if stored is None or stored.name() != ef_class.name():
+            found = stored.name() if stored is not None else "none recorded"
+            raise ValueError(
+                f"{path}: collection {COLLECTION!r} was built with embedding function "
+                f"{found}, expected {ef_class.name()}; rebuild it with the index_dense rule"
+            )
+        self.embedder_config: dict[str, Any] = {**stored.get_config(), "threads": threads}
+        self._ef = ef_class(**self.embedder_config)
         self.count = self._collection.count()
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
