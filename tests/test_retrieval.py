@@ -17,12 +17,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from safescale.corpus import Passage
-from safescale.retrieval.chunking import Chunk, chunk_passages, window_starts
+from safescale.retrieval.chunking import Chunk, chunk_passages, word_windows
 from safescale.retrieval.embedder import MiniLMEmbedder, load_tokenizer
 from safescale.retrieval.lexical import BM25Index, tokenize
 from safescale.retrieval.search import Retriever, retrieval_quality, rrf
 
-# --------------------------------------------------------------------------- window_starts
+# --------------------------------------------------------------------------- word_windows
+
+
+def window_starts(n: int, size: int, overlap: int) -> list[int]:
+    """Starts of the windows when every token is a word of its own."""
+    return [s for s, _ in word_windows(list(range(n)), size, overlap)]
 
 
 def test_window_starts_known_values():
@@ -50,9 +55,8 @@ def test_overlap_not_smaller_than_size_raises(size, overlap):
 )
 def test_windows_cover_the_text_and_share_exactly_overlap_tokens(n, size, data):
     overlap = data.draw(st.integers(min_value=0, max_value=size - 1))
-    starts = window_starts(n, size, overlap)
-    assert starts[0] == 0
-    windows = [(s, min(s + size, n)) for s in starts]
+    windows = word_windows(list(range(n)), size, overlap)
+    assert windows[0][0] == 0
     # every window but the last is a full window inside the text
     assert all(end - s == size for s, end in windows[:-1])
     # the last window reaches the end of the text ...
@@ -64,6 +68,34 @@ def test_windows_cover_the_text_and_share_exactly_overlap_tokens(n, size, data):
     for (s0, e0), (s1, _e1) in itertools.pairwise(windows):
         assert e0 - s1 == overlap
         assert s1 > s0
+
+
+def test_windows_move_to_word_boundaries():
+    # words of 1, 3, 2, 1, 3 pieces: tokens 0 | 1 2 3 | 4 5 | 6 | 7 8 9
+    word_ids = [0, 1, 1, 1, 2, 2, 3, 4, 4, 4]
+    # plain windows of 5 sharing 2 would be 0-5, 3-8, 6-10: both cuts split a word
+    assert word_windows(word_ids, 5, 2) == [(0, 4), (1, 6), (4, 7), (6, 10)]
+
+
+@given(
+    lengths=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=80),
+    size=st.integers(min_value=1, max_value=30),
+    data=st.data(),
+)
+def test_word_windows_cover_the_text_and_cut_between_words(lengths, size, data):
+    overlap = data.draw(st.integers(min_value=0, max_value=size - 1))
+    word_ids = [w for w, k in enumerate(lengths) for _ in range(k)]
+    n = len(word_ids)
+    windows = word_windows(word_ids, size, overlap)
+    assert windows[0][0] == 0 and windows[-1][1] == n
+    assert all(0 < e - s <= size for s, e in windows)
+    for (s0, e0), (s1, e1) in itertools.pairwise(windows):
+        assert s0 < s1 <= e0 < e1  # progress, no gap
+    starts_of_words = {0, n} | {i for i in range(1, n) if word_ids[i] != word_ids[i - 1]}
+    for s, e in windows:
+        # a cut inside a word only where a word alone is longer than a window
+        if s not in starts_of_words or e not in starts_of_words:
+            assert max(lengths) > size, (s, e)
 
 
 # --------------------------------------------------------------------------- chunk_passages

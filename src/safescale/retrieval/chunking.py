@@ -1,9 +1,9 @@
-"""Token-window chunking with overlap and stable ids."""
+"""Token-window chunking with overlap, cut between words, and stable ids."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,27 +23,57 @@ class Chunk:
         return f"{self.title}. {self.text}" if self.title else self.text
 
 
-def window_starts(n_tokens: int, size: int, overlap: int) -> list[int]:
-    """Starts of windows of `size` tokens, consecutive windows sharing `overlap` tokens."""
+def word_windows(word_ids: Sequence[int | None], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Token windows [start, end) of at most `size` tokens that cut only between words.
+
+    A window ends before a word it would split, and the next starts at the first
+    piece of the word `overlap` tokens back (so windows share at least `overlap`
+    tokens) or, where that would not move past the previous start, at the next
+    word (sharing fewer). Windows always cover the text; a cut falls inside a word
+    only where one word is longer than what is left of a window. With one token
+    per word these are the plain windows of `size` tokens sharing exactly `overlap`.
+    """
     if overlap >= size:
         raise ValueError(f"chunk overlap ({overlap}) must be smaller than chunk size ({size})")
-    if n_tokens <= size:
-        return [0]
-    step = size - overlap
-    starts = list(range(0, n_tokens - overlap, step))
-    return [s for s in starts if s < n_tokens]
+    n = len(word_ids)
+
+    def inside_word(i: int) -> bool:  # token i continues the word of token i - 1
+        return 0 < i < n and word_ids[i] is not None and word_ids[i] == word_ids[i - 1]
+
+    def cut(start: int) -> int:  # the end of the window from `start`
+        raw_end = min(start + size, n)
+        end = raw_end
+        while end > start and inside_word(end):
+            end -= 1
+        return end if end > start else raw_end
+
+    windows: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = cut(start)
+        if windows and end <= windows[-1][1]:  # would add nothing: go on from there
+            start = windows[-1][1]
+            end = cut(start)
+        windows.append((start, end))
+        if end >= n:
+            return windows
+        back = forward = end - overlap
+        while back > start and inside_word(back):
+            back -= 1
+        while forward < end and inside_word(forward):
+            forward += 1
+        start = next(c for c in (back, forward, end - overlap, end) if c > start)
 
 
 def chunk_passages(passages: Iterable[Passage], tokenizer, size: int, overlap: int) -> list[Chunk]:
-    """Cut each passage's text at token boundaries, keeping the original characters."""
+    """Cut each passage's text between words, keeping the original characters."""
     chunks: list[Chunk] = []
     for p in passages:
         enc = tokenizer.encode(p.text, add_special_tokens=False)
         offsets = enc.offsets
         if not offsets:
             continue
-        for j, start in enumerate(window_starts(len(offsets), size, overlap)):
-            end = min(start + size, len(offsets))
+        for j, (start, end) in enumerate(word_windows(enc.word_ids, size, overlap)):
             text = p.text[offsets[start][0] : offsets[end - 1][1]]
             chunks.append(Chunk(f"{p.passage_id}#{j}", p.passage_id, p.title, text, end - start))
     return chunks
