@@ -16,7 +16,8 @@
 # Every wait is bounded; the last line is "SLURM_CI: PASS|FAIL ... total N s".
 #
 # Environment: SLURM_CI_KEEP=1 keeps the temp dir; SLURM_CI_TIMEOUT (s, default
-# 1800) bounds each Snakemake run; SNAKEMAKE (default <repo>/.venv/bin/snakemake).
+# 900: both runs and the test suite stay inside CI's 90 minutes even if one hangs) bounds
+# each Snakemake run; SNAKEMAKE (default <repo>/.venv/bin/snakemake).
 set -uo pipefail
 
 START=$(date +%s)
@@ -24,7 +25,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PY:-$REPO/.venv/bin/python}
 SNAKEMAKE=${SNAKEMAKE:-$REPO/.venv/bin/snakemake}
 CONFIG=$REPO/tests/data/tiny_config.yaml
-RUN_TIMEOUT=${SLURM_CI_TIMEOUT:-1800}
+RUN_TIMEOUT=${SLURM_CI_TIMEOUT:-900}
 WORK=$(mktemp -d /tmp/slurm_ci.XXXXXX)
 ETC=$WORK/etc
 STATE=$WORK/state
