@@ -18,6 +18,7 @@ from safescale.bootstrap import (
     bootstrap_metrics,
     condition_contrasts,
     mcnemar_exact,
+    mcnemar_vs_reference,
     model_contrasts,
     paired_differences,
     percentile_interval,
@@ -252,6 +253,40 @@ def test_bootstrap_p_agrees_with_mcnemar(n_b: int, n_c: int, significant: bool) 
     assert bool(p_exact < 0.01) is significant and bool(p_boot < 0.01) is significant
     if not significant:
         assert p_exact > 0.5 and p_boot > 0.5
+
+
+def test_mcnemar_table_pairs_each_condition_with_the_reference() -> None:
+    tidy = pd.DataFrame(
+        [
+            {"model": m, "condition": cond, "question_id": f"q{i}", "greedy_correct": v}
+            for m, cond, values in [
+                ("m1", "closed_book", [1, 1, 1, 0]),
+                ("m1", "clean_evidence", [0, 1, 1, 1]),
+                ("m1", "standard_rag", [0, 0, 0, None]),  # q3 has no outcome: unpaired
+                ("m2", "clean_evidence", [1, 0, 1, 0]),  # no reference: no rows
+            ]
+            for i, v in enumerate(values)
+        ]
+    )
+    out = mcnemar_vs_reference(tidy)
+    assert list(out.columns) == [
+        "model",
+        "condition",
+        "reference",
+        "only_reference_correct",
+        "only_condition_correct",
+        "p_exact",
+    ]
+    got = out.set_index("condition")
+    assert set(out.model) == {"m1"} and set(got.index) == {"clean_evidence", "standard_rag"}
+    assert got.loc[
+        "clean_evidence", ["only_reference_correct", "only_condition_correct"]
+    ].tolist() == [1, 1]
+    assert got.loc["clean_evidence", "p_exact"] == 1.0
+    assert got.loc[
+        "standard_rag", ["only_reference_correct", "only_condition_correct"]
+    ].tolist() == [3, 0]
+    assert got.loc["standard_rag", "p_exact"] == pytest.approx(binomtest(3, 3, 0.5).pvalue)
 
 
 # --- speed ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from safescale.stages import read_jsonl
+from safescale.jsonio import read_jsonl
 
 TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
 

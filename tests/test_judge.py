@@ -65,7 +65,8 @@ def test_real_judge_model(smollm2_path, tmp_path):
 
     from safescale.benchmark import write_canonical
     from safescale.config import load_config
-    from safescale.stages import judge_predictions, read_jsonl, write_json, write_jsonl
+    from safescale.jsonio import read_jsonl, write_json, write_jsonl
+    from safescale.stages import judge_predictions
 
     write_canonical([Q], tmp_path / "b.jsonl")
     write_jsonl(

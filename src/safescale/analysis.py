@@ -3,7 +3,6 @@ scaling, safety gate, and the summary tables. One function per Snakemake rule.""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,7 +11,7 @@ import pandas as pd
 
 from safescale import conditions as C
 from safescale.benchmark import read_canonical
-from safescale.stages import read_jsonl, write_json
+from safescale.jsonio import read_json, read_jsonl, write_json
 
 HEADLINE_METRICS = (
     "accuracy",
@@ -24,7 +23,7 @@ HEADLINE_METRICS = (
 
 
 def model_meta(manifests: Sequence[str]) -> dict[str, dict]:
-    metas = [json.loads(Path(p).read_text()) for p in manifests]
+    metas = [read_json(p) for p in manifests]
     return {m["name"]: {"family": m["family"], "params_b": m["params_b"]} for m in metas}
 
 
@@ -86,7 +85,7 @@ def compute_metrics(
     from safescale.bootstrap import (
         bootstrap_metrics,
         default_contrasts,
-        mcnemar_exact,
+        mcnemar_vs_reference,
         paired_differences,
     )
     from safescale.metrics import compute_metrics as metrics_of
@@ -106,38 +105,7 @@ def compute_metrics(
         f"({tidy.model.nunique()} models x {tidy.condition.nunique()} conditions x "
         f"{tidy.question_id.nunique()} questions)"
     )
-    rows = []
-    for model, sub in tidy.groupby("model", observed=True):
-        wide = sub.pivot(index="question_id", columns="condition", values="greedy_correct")
-        for cond in wide.columns:
-            if cond == C.REFERENCE_CONDITION or C.REFERENCE_CONDITION not in wide:
-                continue
-            pair = wide[[C.REFERENCE_CONDITION, cond]].dropna()
-            b, c, p = mcnemar_exact(pair[C.REFERENCE_CONDITION].to_numpy(), pair[cond].to_numpy())
-            rows.append(
-                {
-                    "model": model,
-                    "condition": cond,
-                    "reference": C.REFERENCE_CONDITION,
-                    "only_reference_correct": b,
-                    "only_condition_correct": c,
-                    "p_exact": p,
-                }
-            )
-    write_table(
-        pd.DataFrame(
-            rows,
-            columns=[
-                "model",
-                "condition",
-                "reference",
-                "only_reference_correct",
-                "only_condition_correct",
-                "p_exact",
-            ],
-        ),
-        out_mcnemar,
-    )
+    write_table(mcnemar_vs_reference(tidy), out_mcnemar)
 
 
 def ensembles(labels: str, size: int, out_table: str) -> None:
@@ -314,6 +282,11 @@ def headline_vs_study(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _present(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The wanted columns that this table has, in the wanted order."""
+    return [c for c in columns if c in frame]
+
+
 def write_summary(
     config: Mapping,
     metrics_path: str,
@@ -346,19 +319,17 @@ def write_summary(
     gate_tab = (
         gate_tab[(gate_tab.risk_kind == "high_risk")] if "risk_kind" in gate_tab else gate_tab
     )
-    concentration = json.loads(Path(concentration_path).read_text())
+    concentration = read_json(concentration_path)
     parse = pd.read_csv(parse_path)
     sim_slopes = pd.read_csv(sim_slopes_path)
     sim_diffs = pd.read_csv(sim_differences_path)
     sim_recovery = pd.read_csv(sim_recovery_path)
-    sim_slope_cols = [
-        c
-        for c in ("metric", "condition", "true_slope", "slope", "ci_low", "ci_high", "method")
-        if c in sim_slopes
-    ]
-    slope_cols = [
-        c
-        for c in (
+    sim_slope_cols = _present(
+        sim_slopes, ("metric", "condition", "true_slope", "slope", "ci_low", "ci_high", "method")
+    )
+    slope_cols = _present(
+        slopes,
+        (
             "metric",
             "condition",
             "slope",
@@ -369,12 +340,11 @@ def write_summary(
             "n_models",
             "n_families",
             "note",
-        )
-        if c in slopes
-    ]
-    diff_cols = [
-        c
-        for c in (
+        ),
+    )
+    diff_cols = _present(
+        diffs,
+        (
             "safety_metric",
             "reference",
             "condition",
@@ -384,12 +354,11 @@ def write_summary(
             "p",
             "method",
             "note",
-        )
-        if c in diffs
-    ]
-    gate_cols = [
-        c
-        for c in (
+        ),
+    )
+    gate_cols = _present(
+        gate_tab,
+        (
             "model",
             "condition",
             "signal",
@@ -398,9 +367,8 @@ def write_summary(
             "coverage_at_target",
             "coverage_at_target_lo",
             "coverage_at_target_hi",
-        )
-        if c in gate_tab
-    ]
+        ),
+    )
     text = f"""# SaFE-Scale run summary
 
 Models: {", ".join(config["models"])}. Conditions: {", ".join(config["conditions"])}.
@@ -439,7 +407,7 @@ the study's. Parameter recovery (config `analysis.simulation_reps` panels): over
 
 {to_markdown(sim_slopes[sim_slope_cols])}
 
-{to_markdown(sim_diffs[[c for c in diff_cols if c in sim_diffs]])}
+{to_markdown(sim_diffs[_present(sim_diffs, diff_cols)])}
 
 ## Worst-case concentration of high-risk errors
 

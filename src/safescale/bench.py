@@ -127,9 +127,10 @@ def build_prompts(
     from llama_cpp import Llama
 
     from safescale.contexts import Budget, build_prompt_records
+    from safescale.jsonio import read_jsonl
     from safescale.prompts import Renderer
     from safescale.retrieval.chunking import read_chunks
-    from safescale.stages import load_rankings, read_jsonl
+    from safescale.stages import load_rankings
 
     ranked: dict = {}
     chunks: dict = {}
@@ -694,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from safescale.config import load_config
-    from safescale.stages import write_json
+    from safescale.jsonio import write_json
 
     config = load_config(args.config)
     settings = BenchSettings(

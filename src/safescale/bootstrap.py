@@ -280,3 +280,34 @@ def mcnemar_exact(
     c = int(np.sum(~a & b_arr))
     p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
     return b, c, p
+
+
+MCNEMAR_COLUMNS = [
+    "model",
+    "condition",
+    "reference",
+    "only_reference_correct",
+    "only_condition_correct",
+    "p_exact",
+]
+
+
+def mcnemar_vs_reference(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Exact McNemar of greedy accuracy, each condition vs the reference, per model.
+
+    Questions are paired by id; a question missing an outcome in either condition
+    is left out of that pair.
+    """
+    rows = []
+    for model, sub in tidy.groupby("model", observed=True):
+        wide = sub.pivot(index="question_id", columns="condition", values="greedy_correct")
+        if REFERENCE_CONDITION not in wide:
+            continue
+        for cond in wide.columns:
+            if cond == REFERENCE_CONDITION:
+                continue
+            pair = wide[[REFERENCE_CONDITION, cond]].dropna()
+            b, c, p = mcnemar_exact(pair[REFERENCE_CONDITION].to_numpy(), pair[cond].to_numpy())
+            values = (model, cond, REFERENCE_CONDITION, b, c, p)
+            rows.append(dict(zip(MCNEMAR_COLUMNS, values, strict=True)))
+    return pd.DataFrame(rows, columns=MCNEMAR_COLUMNS)

@@ -75,9 +75,9 @@ def write_manifest(
     out: str,
     cwd: Path | None = None,
 ) -> None:
-    from safescale.stages import write_json
+    from safescale.jsonio import read_json, write_json
 
-    models = [json.loads(Path(p).read_text()) for p in model_manifests]
+    models = [read_json(p) for p in model_manifests]
     write_json(
         {
             "config": config,

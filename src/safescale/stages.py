@@ -7,48 +7,16 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from safescale import conditions as C
 from safescale.benchmark import ColumnMapping, load_benchmark, read_canonical, write_canonical
 from safescale.corpus import load_corpus, load_gold_map
+from safescale.jsonio import read_json, read_jsonl, write_json, write_jsonl
 from safescale.models import fetch_model, parse_registry
 from safescale.retrieval.chunking import Chunk, chunk_passages, read_chunks, write_chunks
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def write_jsonl(records: Sequence[Mapping], path: str | Path) -> None:
-    """Write via a temporary file so a crash never leaves a truncated output."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars become plain numbers; anything else unknown (paths, dates) a string."""
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", None) == ():
-        return item()
-    return str(value)
-
-
-def write_json(obj: Any, path: str | Path) -> None:
-    """Indented JSON, atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
-    tmp.replace(path)
 
 
 def required_evidence(conditions: Sequence[str]) -> list[str]:
@@ -235,6 +203,28 @@ def _open_renderer(manifest: Mapping[str, Any]):
     return Renderer(manifest["prompt_style"], vocab)
 
 
+def _chat_generator(
+    manifest: Mapping[str, Any], max_ctx: int, threads: int, n_batch: int, n_gpu_layers: int
+) -> Callable[[list[dict[str, str]], int], str]:
+    """Greedy chat completions from the model in `manifest`, in its own chat template."""
+    from safescale.inference.llama_engine import LlamaEngine
+    from safescale.prompts import Renderer
+
+    engine = LlamaEngine(
+        manifest["path"],
+        n_ctx=min(manifest["n_ctx"], max_ctx),
+        threads=threads,
+        n_batch=n_batch,
+        n_gpu_layers=n_gpu_layers,
+    )
+    renderer = Renderer(manifest["prompt_style"], engine.llm)
+
+    def generate(messages: list[dict[str, str]], max_tokens: int) -> str:
+        return engine.generate_text(renderer.render_messages(messages), max_tokens)
+
+    return generate
+
+
 def run_agent(
     benchmark: str,
     chunks_path: str,
@@ -251,26 +241,13 @@ def run_agent(
 ) -> None:
     from safescale.agentic import AgentSettings
     from safescale.agentic import run_agent as agent_loop
-    from safescale.inference.llama_engine import LlamaEngine
-    from safescale.prompts import Renderer
     from safescale.retrieval.search import Retriever
 
-    manifest = json.loads(Path(model_manifest).read_text())
+    manifest = read_json(model_manifest)
     agent = AgentSettings(**{k: settings[k] for k in AgentSettings.__dataclass_fields__})
     chunks = {c.chunk_id: c for c in read_chunks(chunks_path)}
     search = Retriever(retriever, bm25, chroma, rrf_k, 1).search
-    engine = LlamaEngine(
-        manifest["path"],
-        n_ctx=min(manifest["n_ctx"], 4096),
-        threads=threads,
-        n_batch=n_batch,
-        n_gpu_layers=n_gpu_layers,
-    )
-    renderer = Renderer(manifest["prompt_style"], engine.llm)
-
-    def generate(messages: list[dict[str, str]], max_tokens: int) -> str:
-        return engine.generate_text(renderer.render_messages(messages), max_tokens)
-
+    generate = _chat_generator(manifest, 4096, threads, n_batch, n_gpu_layers)
     transcripts = []
     questions = read_canonical(benchmark)
     for i, q in enumerate(questions, 1):
@@ -295,7 +272,7 @@ def build_prompts(
 ) -> None:
     from safescale.contexts import Budget, build_prompt_records
 
-    manifest = json.loads(Path(model_manifest).read_text())
+    manifest = read_json(model_manifest)
     questions = read_canonical(benchmark)
     chunks = {c.chunk_id: c for c in read_chunks(chunks_path)}
     ranked = load_rankings(rankings_path, chunks) if rankings_path else {}
@@ -339,7 +316,7 @@ def run_inference(
     from safescale.inference.predict import parse_summary, predict_llama, run_key
     from safescale.inference.runner import run_resumable
 
-    manifest = json.loads(Path(model_manifest).read_text())
+    manifest = read_json(model_manifest)
     questions = {q.question_id: q for q in read_canonical(benchmark)}
     prompts = read_jsonl(prompts_path)
     dec = decoding_of(config)
@@ -399,7 +376,7 @@ def summarize_parsing(
     """Parse rate, NULLs, skips and errors per (model, condition); unparsed outputs for review."""
     import pandas as pd
 
-    rows = [json.loads(Path(p).read_text()) for p in summaries]
+    rows = [read_json(p) for p in summaries]
     cols = [
         "model",
         "condition",
@@ -456,22 +433,12 @@ def judge_predictions(
     records = read_jsonl(predictions)
     stats = {"judge": None, "outputs_judged": 0, "outputs_recovered": 0}
     if judge_manifest:
-        from safescale.inference.llama_engine import LlamaEngine
-        from safescale.prompts import Renderer
+        manifest = read_json(judge_manifest)
+        inf = config["inference"]
+        generate = _chat_generator(manifest, 2048, threads, inf["n_batch"], inf["n_gpu_layers"])
 
-        manifest = json.loads(Path(judge_manifest).read_text())
-        engine = LlamaEngine(
-            manifest["path"],
-            n_ctx=min(manifest["n_ctx"], 2048),
-            threads=threads,
-            n_batch=config["inference"]["n_batch"],
-            n_gpu_layers=config["inference"]["n_gpu_layers"],
-        )
-        renderer = Renderer(manifest["prompt_style"], engine.llm)
-        max_tokens = config["inference"]["judge_max_tokens"]
-
-        def ask(messages):
-            return engine.generate_text(renderer.render_messages(messages), max_tokens)
+        def ask(messages: list[dict[str, str]]) -> str:
+            return generate(messages, inf["judge_max_tokens"])
 
         questions = {q.question_id: q for q in read_canonical(benchmark)}
         records, counts = judge_records(records, questions, ask)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from safescale.jsonio import write_jsonl
 from safescale.question import Question
 
 PARTIAL_SUFFIX = ".partial"
@@ -50,7 +51,7 @@ class Progress:
         self.start = self.last = time.monotonic()
         self.done = 0
 
-    def step(self, resumed: bool = False) -> None:
+    def step(self) -> None:
         self.done += 1
         now = time.monotonic()
         if now - self.last >= self.every_s or self.done == self.total:
@@ -97,8 +98,6 @@ def run_resumable(
                 os.fsync(fh.fileno())
                 counts["computed"] += 1
             progress.step()
-    from safescale.stages import write_jsonl
-
     write_jsonl([done[q.question_id] for q, _ in items], output)  # atomic: tmp + rename
     partial.unlink()
     return counts
