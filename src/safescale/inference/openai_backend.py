@@ -28,8 +28,7 @@ from typing import Any, TypeVar
 import httpx
 
 from safescale.inference.llama_engine import Decoding
-from safescale.inference.parsing import parse_letter
-from safescale.inference.predict import _base, sample_seeds
+from safescale.inference.predict import fill_answers, new_record
 from safescale.inference.sampling import derive_seed
 from safescale.question import Question
 
@@ -373,14 +372,10 @@ def predict_openai(
     status "error" and the (redacted) message, or the error is raised when
     `on_error == "fail"`.
     """
-    rec = _base(prompt_record)
-    if prompt_record["status"] != "ok":
-        return rec  # skipped condition: kept and counted downstream
     q = question
-    seeds = sample_seeds(
-        seed, prompt_record["model"], prompt_record["condition"], q.question_id, decoding.n_samples
-    )
-    rec["seed"] = seeds[0] if seeds else None
+    rec, seeds = new_record(prompt_record, q, decoding, seed)
+    if seeds is None:
+        return rec
     text = prompt_record["prompt"]
     tag = f"{prompt_record['model']}/{prompt_record['condition']}/{q.question_id}"
     s = decoding.sampling
@@ -411,25 +406,16 @@ def predict_openai(
             raise
         rec.update(status="error", error=backend.redact(f"{type(exc).__name__}: {exc}"))
         return rec
-    probs = None
-    mass = None
+    probs, mass = None, None
     if greedy.first_top_logprobs:
-        p, m = letter_probs_from_logprobs(greedy.first_top_logprobs, q.letters)
-        probs = {k: round(v, 8) for k, v in p.items()}
-        mass = round(m, 8)
-    rec.update(
-        greedy={
-            "raw": greedy.text,
-            "letter": parse_letter(greedy.text, q.options),
-            "n_tokens": greedy.n_tokens,
-            "latency_s": round(greedy.latency_s, 4),
-        },
-        samples=[
-            {"raw": c.text, "letter": parse_letter(c.text, q.options), "n_tokens": c.n_tokens}
-            for c in samples
-        ],
-        letter_probs=probs,
-        letter_mass=mass,
+        probs, mass = letter_probs_from_logprobs(greedy.first_top_logprobs, q.letters)
+    fill_answers(
+        rec,
+        q,
+        (greedy.text, greedy.n_tokens, greedy.latency_s),
+        [(c.text, c.n_tokens) for c in samples],
+        probs,
+        mass,
     )
     if greedy.prompt_tokens is not None:
         rec["prompt_tokens"] = greedy.prompt_tokens

@@ -39,6 +39,48 @@ def _base(prompt: dict) -> dict:
     }
 
 
+def new_record(
+    prompt: dict, q: Question, decoding: Decoding, seed: int
+) -> tuple[dict, list[int] | None]:
+    """A record with the prompt's fields, and the sample seeds (None: prompt skipped)."""
+    rec = _base(prompt)
+    if prompt["status"] != "ok":
+        return rec, None  # skipped condition: kept and counted downstream
+    seeds = sample_seeds(
+        seed, prompt["model"], prompt["condition"], q.question_id, decoding.n_samples
+    )
+    rec["seed"] = seeds[0] if seeds else None
+    return rec, seeds
+
+
+def fill_answers(
+    rec: dict,
+    q: Question,
+    greedy: tuple[str, int, float],
+    samples: Sequence[tuple[str, int]],
+    letter_probs: dict[str, float] | None,
+    letter_mass: float | None,
+) -> None:
+    """Parsed greedy answer (raw, n_tokens, latency_s), samples (raw, n_tokens), letter probs."""
+    raw, n_tokens, latency_s = greedy
+    rec.update(
+        greedy={
+            "raw": raw,
+            "letter": parse_letter(raw, q.options),
+            "n_tokens": n_tokens,
+            "latency_s": round(latency_s, 4),
+        },
+        samples=[
+            {"raw": text, "letter": parse_letter(text, q.options), "n_tokens": n}
+            for text, n in samples
+        ],
+        letter_probs=None
+        if letter_probs is None
+        else {k: round(v, 8) for k, v in letter_probs.items()},
+        letter_mass=None if letter_mass is None else round(letter_mass, 8),
+    )
+
+
 def predict_llama(
     engine: LlamaEngine,
     q: Question,
@@ -47,13 +89,9 @@ def predict_llama(
     seed: int,
     on_error: str = "record",
 ) -> dict:
-    rec = _base(prompt)
-    if prompt["status"] != "ok":
-        return rec  # skipped condition: kept and counted downstream
-    seeds = sample_seeds(
-        seed, prompt["model"], prompt["condition"], q.question_id, decoding.n_samples
-    )
-    rec["seed"] = seeds[0] if seeds else None
+    rec, seeds = new_record(prompt, q, decoding, seed)
+    if seeds is None:
+        return rec
     try:
         tokens = engine.tokenize(prompt["prompt"])
         out = engine.answer(tokens, q.letters, decoding, seeds, is_final=letter_is_final)
@@ -67,21 +105,15 @@ def predict_llama(
         )
         return rec
     g = out["greedy"]
-    rec.update(
-        greedy={
-            "raw": g.raw,
-            "letter": parse_letter(g.raw, q.options),
-            "n_tokens": len(g.tokens),
-            "latency_s": round(out["latency_s"], 4),
-        },
-        samples=[
-            {"raw": s.raw, "letter": parse_letter(s.raw, q.options), "n_tokens": len(s.tokens)}
-            for s in out["samples"]
-        ],
-        letter_probs={k: round(v, 8) for k, v in out["letter_probs"].items()},
-        letter_mass=round(out["letter_mass"], 8),
-        prompt_tokens=len(tokens),
+    fill_answers(
+        rec,
+        q,
+        (g.raw, len(g.tokens), out["latency_s"]),
+        [(s.raw, len(s.tokens)) for s in out["samples"]],
+        out["letter_probs"],
+        out["letter_mass"],
     )
+    rec["prompt_tokens"] = len(tokens)
     return rec
 
 
