@@ -33,7 +33,7 @@ SLURM_E2E ?= $(if $(filter true 1,$(CI)),1,0)
 
 # The test suite (CI runs exactly this). SLURM first so pytest's summary closes the log.
 test: setup
-	$(PY) -m safescale.cli fetch-models --config tests/data/tiny_config.yaml
+	$(PY) -m safescale.cli fetch-models --config .test/config/config.yaml
 	$(VENV)/bin/ruff check src workflow tests
 	@if [ "$(SLURM_E2E)" = 1 ]; then bash tools/slurm_ci.sh; \
 	else echo "SLURM end-to-end test not run here (CI unset): make test SLURM_E2E=1 runs it"; fi
@@ -41,11 +41,11 @@ test: setup
 
 # Only the SLURM end-to-end test (tiny config through profiles/slurm, compared with a local run).
 slurm-test: setup
-	$(PY) -m safescale.cli fetch-models --config tests/data/tiny_config.yaml
+	$(PY) -m safescale.cli fetch-models --config .test/config/config.yaml
 	bash tools/slurm_ci.sh
 
 bench: models
-	$(PY) -m safescale.bench --config $(CONFIG)
+	$(PY) -m safescale.perf --config $(CONFIG)
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -34,7 +34,7 @@ def study_row(qid: str, n_options: int = 5, correct: str = "B", **over) -> dict[
 
 def headache_question(n_options: int = 5):
     """One clear-cut question (thunderclap headache -> non-contrast CT) for the engine tests."""
-    from safescale.question import OptionLabels, Question
+    from safescale.data.question import OptionLabels, Question
 
     options = [
         "Non-contrast CT of the head",
@@ -68,7 +68,7 @@ def smollm2_path() -> Path:
     """The real SmolLM2-135M GGUF, fetched by `make test` before pytest runs."""
     import yaml
 
-    from safescale.models import cached_model_path, default_cache_dir, parse_registry
+    from safescale.data.models import cached_model_path, default_cache_dir, parse_registry
 
     specs = parse_registry(yaml.safe_load((ROOT / "config" / "models.yaml").read_text()))
     path = cached_model_path(specs["smollm2-135m"], default_cache_dir())

@@ -13,7 +13,7 @@ import math
 import random
 from typing import Any
 
-from safescale.question import OptionLabels, Question
+from safescale.data.question import OptionLabels, Question
 
 ALL_LETTERS = "ABCDE"
 KINDS = ("high_risk", "unsafe", "contradicts")

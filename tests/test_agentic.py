@@ -7,8 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from safescale.agentic import PLAN_INSTRUCTION, AgentSettings, parse_plan, plan_prompt, run_agent
-from safescale.question import OptionLabels, Question
+from safescale.data.question import OptionLabels, Question
+from safescale.prompting.agentic import (
+    PLAN_INSTRUCTION,
+    AgentSettings,
+    agent_transcript,
+    parse_plan,
+    plan_prompt,
+)
 
 Q = Question(
     "q7",
@@ -169,18 +175,18 @@ def test_done_with_an_explanation_on_the_same_line_is_done():
     ],
 )
 def test_echoed_plan_prompt_yields_no_queries(echo):
-    # run_agent passes its notes and the stem as `echo`
+    # agent_transcript passes its notes and the stem as `echo`
     assert parse_plan(echo, 2, echo=["Pulmonary embolism imaging", Q.question]) == ([], False)
 
 
-# --------------------------------------------------------------------------- run_agent
+# --------------------------------------------------------------------------- agent_transcript
 
 
 @pytest.mark.parametrize("garbage", ["", "Answer: B", "B\nC", PLAN_INSTRUCTION.format(n=2)])
 def test_garbage_plans_fall_back_to_the_question_stem(garbage):
     model = ScriptedModel(garbage)
     search = RecordingSearch(lambda query: ["c1", "c2", "c3", "c4"])
-    out = run_agent(Q, model, search, title_of, SETTINGS)
+    out = agent_transcript(Q, model, search, title_of, SETTINGS)
 
     # round 2 repeats the fallback query, finds nothing new, and stops
     assert search.calls == [(Q.question, 3), (Q.question, 3)]
@@ -208,7 +214,7 @@ def test_garbage_plans_fall_back_to_the_question_stem(garbage):
 def test_model_is_asked_with_the_plan_prompt_and_sees_the_notes():
     model = ScriptedModel("")
     search = RecordingSearch(lambda query: ["c1", "c2"])
-    run_agent(Q, model, search, title_of, SETTINGS)
+    agent_transcript(Q, model, search, title_of, SETTINGS)
     (first, n1), (second, n2) = model.calls
     assert n1 == n2 == 48
     assert first == plan_prompt(Q, [], 2)
@@ -219,7 +225,7 @@ def test_model_is_asked_with_the_plan_prompt_and_sees_the_notes():
 
 def test_agent_stops_at_the_round_limit_and_fuses_all_rankings():
     search = RecordingSearch(fresh_ids_each_call())
-    out = run_agent(Q, ScriptedModel("nonsense"), search, title_of, SETTINGS)
+    out = agent_transcript(Q, ScriptedModel("nonsense"), search, title_of, SETTINGS)
     assert out["n_rounds"] == 3
     assert [r["decision"] for r in out["rounds"]] == ["continue", "continue", "stop: round limit"]
     assert out["n_fallbacks"] == 3
@@ -234,7 +240,7 @@ def test_agent_stops_at_the_round_limit_and_fuses_all_rankings():
 
 def test_one_round_agent_stops_with_new_evidence():
     settings = AgentSettings(max_rounds=1, final_k=2)
-    out = run_agent(
+    out = agent_transcript(
         Q, ScriptedModel(""), RecordingSearch(fresh_ids_each_call()), title_of, settings
     )
     assert out["n_rounds"] == 1
@@ -255,7 +261,7 @@ def test_useful_queries_are_searched_then_done_stops():
             "Wells score before imaging": ["b", "d", "e"],
         }
     )
-    out = run_agent(Q, model, search, title_of, SETTINGS)
+    out = agent_transcript(Q, model, search, title_of, SETTINGS)
     assert search.calls == [("CT angiography for embolism", 3), ("Wells score before imaging", 3)]
     assert out["n_model_queries"] == 2
     assert out["n_fallbacks"] == 0
@@ -272,13 +278,15 @@ def test_useful_queries_are_searched_then_done_stops():
     assert all(f"- Title of {c}" in notes for c in "abcde")
     # rrf: b = 1/61 + 1/62, a = 1/61, d = 1/62, c = e = 1/63 (ties by id)
     assert out["final_chunk_ids"] == ["b", "a", "d", "c", "e"]
-    small = run_agent(Q, ScriptedModel(plan, "DONE"), search, title_of, AgentSettings(final_k=2))
+    small = agent_transcript(
+        Q, ScriptedModel(plan, "DONE"), search, title_of, AgentSettings(final_k=2)
+    )
     assert small["final_chunk_ids"] == ["b", "a"]
 
 
 def test_done_in_the_first_round_still_retrieves_once():
     search = RecordingSearch(lambda query: ["x1", "x2"])
-    out = run_agent(Q, ScriptedModel("DONE"), search, title_of, SETTINGS)
+    out = agent_transcript(Q, ScriptedModel("DONE"), search, title_of, SETTINGS)
     assert search.calls == [(Q.question, 3)]
     assert [r["decision"] for r in out["rounds"]] == ["continue", "stop: DONE"]
     assert out["n_fallbacks"] == 1 and out["n_model_queries"] == 0
@@ -288,7 +296,7 @@ def test_done_in_the_first_round_still_retrieves_once():
 def test_repeated_useful_queries_stop_when_nothing_new_is_found():
     plan = "- CT angiography for embolism\n- Wells score before imaging"
     search = RecordingSearch(lambda query: ["a", "b"] if query.startswith("CT") else ["c"])
-    out = run_agent(Q, ScriptedModel(plan), search, title_of, SETTINGS)
+    out = agent_transcript(Q, ScriptedModel(plan), search, title_of, SETTINGS)
     assert [r["decision"] for r in out["rounds"]] == ["continue", "stop: no new evidence"]
     assert out["n_model_queries"] == 4
     assert out["n_fallbacks"] == 0
@@ -305,5 +313,5 @@ def test_new_chunk_ids_have_no_duplicates_within_a_round():
             "Wells score before imaging": ["b", "d", "e"],
         }
     )
-    out = run_agent(Q, ScriptedModel(plan, "DONE"), search, title_of, SETTINGS)
+    out = agent_transcript(Q, ScriptedModel(plan, "DONE"), search, title_of, SETTINGS)
     assert out["rounds"][0]["new_chunk_ids"] == ["a", "b", "c", "d", "e"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from safescale import bench
+from safescale import perf as bench
 from safescale.config import ROOT, load_config
 
 MODEL = "smollm2-135m"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import study_row, write_csv
 
-from safescale.benchmark import ColumnMapping, load_benchmark, read_canonical, write_canonical
+from safescale.data.benchmark import ColumnMapping, load_benchmark, read_canonical, write_canonical
 from safescale.errors import InputError
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from reference_definitions import synthetic_panel
 from scipy.stats import binomtest
 
-from safescale.bootstrap import (
+from safescale.analysis.bootstrap import (
     Contrast,
     bootstrap_metrics,
     condition_contrasts,
@@ -27,10 +27,10 @@ from safescale.bootstrap import (
     sc_vs_single_contrasts,
     two_sided_p,
 )
+from safescale.analysis.labeling import label_predictions
+from safescale.analysis.metrics import MEAN_METRICS, METRIC_NAMES, compute_metrics
 from safescale.conditions import ALL_CONDITIONS
-from safescale.labeling import label_predictions
-from safescale.metrics import MEAN_METRICS, METRIC_NAMES, compute_metrics
-from safescale.question import OptionLabels, Question
+from safescale.data.question import OptionLabels, Question
 
 
 @pytest.fixture(scope="module")

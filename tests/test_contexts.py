@@ -7,21 +7,21 @@ from types import SimpleNamespace
 import pytest
 
 from safescale import conditions as C
-from safescale.contexts import (
+from safescale.data.question import OptionLabels, Question
+from safescale.prompting.contexts import (
     Budget,
     build_prompt_records,
     condition_context,
     fill_to_budget,
     format_chunks,
 )
-from safescale.prompts import (
+from safescale.prompting.templates import (
     COMPLETION_EXAMPLE,
     SYSTEM_PROMPT,
     Renderer,
     completion_prompt,
     format_question,
 )
-from safescale.question import OptionLabels, Question
 from safescale.retrieval.chunking import Chunk
 
 OPTIONS = {

@@ -16,7 +16,7 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "tests/data/tiny_config.yaml"])
+@pytest.mark.parametrize("config", ["config/config.yaml", ".test/config/config.yaml"])
 def test_dry_run_lists_full_dag(config, tmp_path):
     res = run(
         "-n",
@@ -60,6 +60,6 @@ def test_snakefmt_clean():
 
 def test_invalid_config_is_rejected(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "tests/data/tiny_config.yaml").read_text() + "\nunknown_key: 1\n")
+    bad.write_text((ROOT / ".test/config/config.yaml").read_text() + "\nunknown_key: 1\n")
     res = run("-n", "--configfile", str(bad))
     assert res.returncode != 0 and "unknown_key" in res.stdout + res.stderr

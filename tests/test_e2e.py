@@ -18,7 +18,7 @@ from conftest import ROOT
 
 from safescale.jsonio import read_jsonl
 
-TINY = ROOT / "tests" / "data" / "tiny_config.yaml"
+TINY = ROOT / ".test" / "config" / "config.yaml"
 
 
 def snakemake_cmd(workdir: Path, *args: str, cores: int = 2) -> list[str]:

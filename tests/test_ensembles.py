@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from reference_definitions import ref_ensembles, synthetic_panel
 
-from safescale.ensembles import NULL_CODE, ensemble_table, ensemble_vote, vote_codes
-from safescale.labeling import label_predictions
-from safescale.question import OptionLabels, Question
+from safescale.analysis.ensembles import NULL_CODE, ensemble_table, ensemble_vote, vote_codes
+from safescale.analysis.labeling import label_predictions
+from safescale.data.question import OptionLabels, Question
 
 LETTER_OF = {i: x for i, x in enumerate("ABCDE")} | {NULL_CODE: None}
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safescale import gate
-from safescale.gate import (
+from safescale.analysis import gate
+from safescale.analysis.gate import (
     RISKS,
     SIGNALS,
     aurc,
@@ -211,8 +211,8 @@ def test_matrix_and_sort_paths_agree(monkeypatch):
 
 
 def test_bootstrap_counts_match_workflow_bootstrap():
-    # Same draws as safescale.bootstrap, so gate replicates pair with the metric replicates.
-    boot = pytest.importorskip("safescale.bootstrap")
+    # Same draws as safescale.analysis.bootstrap: gate replicates pair with metric replicates.
+    boot = pytest.importorskip("safescale.analysis.bootstrap")
     expected = boot.resample_weights(boot.resample_indices(37, 25, 42), 37)
     np.testing.assert_array_equal(bootstrap_counts(37, B=25, seed=42), expected)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from safescale.data.question import OptionLabels, Question
 from safescale.inference.judge import judge_messages, judge_record, judge_records
-from safescale.question import OptionLabels, Question
 
 Q = Question(
     "q1",
@@ -63,10 +63,10 @@ def test_real_judge_model(smollm2_path, tmp_path):
     """The stage end to end with a real small judge model (its reply may be NULL; counted)."""
     from conftest import ROOT
 
-    from safescale.benchmark import write_canonical
     from safescale.config import load_config
+    from safescale.data.benchmark import write_canonical
     from safescale.jsonio import read_jsonl, write_json, write_jsonl
-    from safescale.stages import judge_predictions
+    from safescale.stages.inference import judge_predictions
 
     write_canonical([Q], tmp_path / "b.jsonl")
     write_jsonl(
@@ -76,15 +76,15 @@ def test_real_judge_model(smollm2_path, tmp_path):
         {"name": "smollm2-135m", "path": str(smollm2_path), "n_ctx": 8192, "prompt_style": "chat"},
         tmp_path / "judge.json",
     )
-    config = load_config(ROOT / "tests/data/tiny_config.yaml")
+    config = load_config(ROOT / ".test/config/config.yaml")
     judge_predictions(
-        str(tmp_path / "b.jsonl"),
-        str(tmp_path / "p.jsonl"),
-        str(tmp_path / "judge.json"),
-        config,
-        1,
-        str(tmp_path / "out.jsonl"),
-        str(tmp_path / "out.json"),
+        benchmark=str(tmp_path / "b.jsonl"),
+        predictions=str(tmp_path / "p.jsonl"),
+        judge=str(tmp_path / "judge.json"),
+        config=config,
+        threads=1,
+        out_predictions=str(tmp_path / "out.jsonl"),
+        out_summary=str(tmp_path / "out.json"),
     )
     (out,) = read_jsonl(tmp_path / "out.jsonl")
     summary = json.loads((tmp_path / "out.json").read_text())

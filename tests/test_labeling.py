@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safescale.labeling import (
+from safescale.analysis.labeling import (
     TIDY_COLUMNS,
     label_predictions,
     label_record,
@@ -21,7 +21,7 @@ from safescale.labeling import (
     sc_confidence,
     write_tidy,
 )
-from safescale.question import OptionLabels, Question
+from safescale.data.question import OptionLabels, Question
 
 META = {"family": "fam", "params_b": 1.5}
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md"

@@ -9,7 +9,7 @@ from conftest import headache_question
 from safescale.inference.llama_engine import Decoding, LlamaEngine
 from safescale.inference.parsing import letter_is_final
 from safescale.inference.sampling import SamplingSettings, derive_seed, token_distribution
-from safescale.prompts import Renderer
+from safescale.prompting.templates import Renderer
 
 Q = headache_question(5)
 

@@ -12,15 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_definitions import ref_all_metrics, ref_ece_mce, synthetic_panel
 
-from safescale.labeling import label_predictions, write_tidy
-from safescale.metrics import (
+from safescale.analysis.labeling import label_predictions, write_tidy
+from safescale.analysis.metrics import (
     METRIC_NAMES,
     bin_index,
     calibration_errors,
     compute_metrics,
     reliability_bins,
 )
-from safescale.question import OptionLabels, Question
+from safescale.data.question import OptionLabels, Question
 
 L = OptionLabels
 ln = math.log

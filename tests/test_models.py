@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from safescale.models import (
+from safescale.data.models import (
     ModelError,
     assemble_parts,
     cached_model_path,

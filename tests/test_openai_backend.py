@@ -23,6 +23,7 @@ import httpx
 import pytest
 from conftest import headache_question
 
+from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding
 from safescale.inference.openai_backend import (
     OpenAIBackend,
@@ -35,8 +36,7 @@ from safescale.inference.openai_backend import (
 from safescale.inference.parsing import parse_letter
 from safescale.inference.predict import sample_seeds
 from safescale.inference.sampling import SamplingSettings
-from safescale.prompts import completion_prompt
-from safescale.question import Question
+from safescale.prompting.templates import completion_prompt
 
 RECORD_KEYS = {
     "model",

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from reference_definitions import synthetic_panel
 
-from safescale import plots
-from safescale.bootstrap import bootstrap_metrics
-from safescale.ensembles import ensemble_table
-from safescale.gate import gate_curves, gate_table
-from safescale.labeling import PROB_COLUMNS, label_predictions
-from safescale.metrics import METRIC_NAMES, compute_metrics
+from safescale.analysis.bootstrap import bootstrap_metrics
+from safescale.analysis.ensembles import ensemble_table
+from safescale.analysis.gate import gate_curves, gate_table
+from safescale.analysis.labeling import PROB_COLUMNS, label_predictions
+from safescale.analysis.metrics import METRIC_NAMES, compute_metrics
+from safescale.report import plots
 from safescale.scaling import (
     fit_scaling_slopes,
     model_metrics,
@@ -170,7 +170,7 @@ def test_family_palette_is_stable_and_distinct() -> None:
 
 
 def test_condition_colors_match_figures_module() -> None:
-    from safescale.figures import CONDITION_COLORS
+    from safescale.report.style import CONDITION_COLORS
 
     for condition, color in CONDITION_COLORS.items():
         assert plots.condition_color(condition) == color

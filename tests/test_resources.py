@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from conftest import ROOT
 
-from safescale.benchmark import ColumnMapping, load_benchmark
 from safescale.conditions import LABEL_KINDS
-from safescale.corpus import load_corpus, load_gold_map
+from safescale.data.benchmark import ColumnMapping, load_benchmark
+from safescale.data.corpus import load_corpus, load_gold_map
 
 BENCH = ROOT / "resources" / "benchmark" / "radsafe_demo.csv"
 CORPUS = ROOT / "resources" / "corpus" / "passages.jsonl"

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safescale.corpus import Passage
+from safescale.data.corpus import Passage
 from safescale.retrieval.chunking import Chunk, chunk_passages, word_windows
 from safescale.retrieval.embedder import MiniLMEmbedder, load_tokenizer
 from safescale.retrieval.lexical import BM25Index, tokenize

@@ -42,7 +42,7 @@ def test_shipped_configs_validate():
         "config/config.yaml",
         "config/full.yaml",
         "config/study_gpu.yaml",
-        "tests/data/tiny_config.yaml",
+        ".test/config/config.yaml",
     ):
         config = load_config(ROOT / name)
         assert selected_models(config), name

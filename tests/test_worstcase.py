@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference_definitions import ref_gini, synthetic_panel
 
-from safescale.labeling import label_predictions
-from safescale.question import OptionLabels, Question
-from safescale.worstcase import (
+from safescale.analysis.labeling import label_predictions
+from safescale.analysis.worstcase import (
     concentration_summary,
     gini,
     high_risk_counts,
@@ -22,6 +21,7 @@ from safescale.worstcase import (
     worst_k,
     worst_questions,
 )
+from safescale.data.question import OptionLabels, Question
 
 HR = OptionLabels(1, 0, 0)
 

@@ -10,9 +10,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from safescale.benchmark import ColumnMapping, load_benchmark
 from safescale.conditions import LABEL_KINDS
-from safescale.corpus import load_corpus, load_gold_map
+from safescale.data.benchmark import ColumnMapping, load_benchmark
+from safescale.data.corpus import load_corpus, load_gold_map
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from safescale.config import cache_dir, load_config, selected_models
-from safescale.models import ModelError, fetch_model
+from safescale.data.models import ModelError, fetch_model
 
 
 def fetch_models(config_path: str) -> int:

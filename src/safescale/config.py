@@ -7,9 +7,9 @@ from typing import Any
 
 import yaml
 
+from safescale.data.models import ModelSpec, default_cache_dir, parse_registry
 from safescale.inference.llama_engine import Decoding
 from safescale.inference.sampling import SamplingSettings
-from safescale.models import ModelSpec, default_cache_dir, parse_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

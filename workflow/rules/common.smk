@@ -1,14 +1,19 @@
 # Config validation, the model registry, wildcard constraints and shared input functions.
-import json
+import re
+import sys
 from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
+# The workflow's own package (src/safescale) serves this process also where no
+# `pip install -e .` has run; jobs find it through workflow/scripts/workflow_package.py.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
 from safescale import conditions as C
-from safescale.analysis import FIGURES
 from safescale.config import cache_dir as _cache_dir
 from safescale.config import selected_models
+from safescale.report.registry import FIGURES
 
 validate(config, "../schemas/config.schema.yaml")
 

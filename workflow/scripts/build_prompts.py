@@ -1,20 +1,22 @@
-"""Snakemake entry for rule build_prompts."""
+"""Snakemake entry for rule build_prompts: safescale.stages.prompts.build_prompts."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.stages import build_prompts  # noqa: E402
+from safescale.stages.prompts import build_prompts  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
 build_prompts(
-    i.benchmark,
-    i.chunks,
-    i.get("rankings"),
-    i.model,
-    snakemake.wildcards.condition,
-    i.get("agentic"),
-    p.top_k,
-    p.prompting,
-    p.greedy_max_tokens,
-    snakemake.output.prompts,
+    benchmark=i.benchmark,
+    chunks=i.chunks,
+    rankings=i.get("rankings"),
+    model=i.model,
+    condition=snakemake.wildcards.condition,
+    agentic=i.get("agentic"),
+    top_k=p.top_k,
+    prompting=p.prompting,
+    greedy_max_tokens=p.greedy_max_tokens,
+    out_prompts=snakemake.output.prompts,
 )

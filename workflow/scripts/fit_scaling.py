@@ -1,20 +1,22 @@
-"""Snakemake entry for rule fit_scaling."""
+"""Snakemake entry for rule fit_scaling: safescale.stages.analysis.fit_scaling."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.analysis import fit_scaling  # noqa: E402
+from safescale.stages.analysis import fit_scaling  # noqa: E402
 
-o, p = snakemake.output, snakemake.params
+i, o, p = snakemake.input, snakemake.output, snakemake.params
 fit_scaling(
-    snakemake.input.labels,
-    snakemake.input.metrics,
-    snakemake.input.gate,
-    p.B,
-    p.seed,
-    o.slopes,
-    o.differences,
-    o.bootstrap,
-    o.question,
-    o.variance,
+    labels=i.labels,
+    metrics=i.metrics,
+    gate=i.gate,
+    B=p.B,
+    seed=p.seed,
+    out_slopes=o.slopes,
+    out_differences=o.differences,
+    out_bootstrap=o.bootstrap,
+    out_question=o.question,
+    out_variance=o.variance,
 )

@@ -1,17 +1,19 @@
-"""Snakemake entry for rule judge_predictions."""
+"""Snakemake entry for rule judge_predictions: safescale.stages.inference.judge_predictions."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.stages import judge_predictions  # noqa: E402
+from safescale.stages.inference import judge_predictions  # noqa: E402
 
-i = snakemake.input
+i, o = snakemake.input, snakemake.output
 judge_predictions(
-    i.benchmark,
-    i.predictions,
-    i.judge or None,
-    snakemake.config,
-    snakemake.threads,
-    snakemake.output.predictions,
-    snakemake.output.summary,
+    benchmark=i.benchmark,
+    predictions=i.predictions,
+    judge=i.judge or None,
+    config=snakemake.config,
+    threads=snakemake.threads,
+    out_predictions=o.predictions,
+    out_summary=o.summary,
 )

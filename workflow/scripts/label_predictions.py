@@ -1,11 +1,18 @@
-"""Snakemake entry for rule label_predictions."""
+"""Snakemake entry for rule label_predictions: safescale.stages.analysis.label_predictions."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.analysis import label_predictions  # noqa: E402
+from safescale.stages.analysis import label_predictions  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
 label_predictions(
-    i.benchmark, i.predictions, i.models, snakemake.params.threshold, o.parquet, o.csv
+    benchmark=i.benchmark,
+    predictions=i.predictions,
+    models=i.models,
+    threshold=snakemake.params.threshold,
+    out_parquet=o.parquet,
+    out_csv=o.csv,
 )

@@ -1,19 +1,21 @@
-"""Snakemake entry for rule prepare_benchmark."""
+"""Snakemake entry for rule prepare_benchmark: safescale.stages.data.prepare_benchmark."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.stages import prepare_benchmark  # noqa: E402
+from safescale.stages.data import prepare_benchmark  # noqa: E402
 
 p = snakemake.params
 prepare_benchmark(
-    snakemake.input.source,
-    p.fmt,
-    p.columns,
-    p.conditions,
-    p.limit,
-    p.shuffle,
-    p.seed,
-    snakemake.output.questions,
-    snakemake.output.summary,
+    source=snakemake.input.source,
+    fmt=p.fmt,
+    columns=p.columns,
+    conditions=p.conditions,
+    limit=p.limit,
+    shuffle=p.shuffle,
+    seed=p.seed,
+    out_questions=snakemake.output.questions,
+    out_summary=snakemake.output.summary,
 )

@@ -1,8 +1,14 @@
-"""Snakemake entry for rule provenance."""
+"""Snakemake entry for rule provenance: safescale.stages.report.provenance."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.provenance import write_manifest  # noqa: E402
+from safescale.stages.report import provenance  # noqa: E402
 
-write_manifest(snakemake.params.config, snakemake.input.models, snakemake.output.manifest)
+provenance(
+    config=snakemake.params.config,
+    models=snakemake.input.models,
+    out_manifest=snakemake.output.manifest,
+)

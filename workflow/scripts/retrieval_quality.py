@@ -1,16 +1,18 @@
-"""Snakemake entry for rule retrieval_quality."""
+"""Snakemake entry for rule retrieval_quality: safescale.stages.retrieval.retrieval_quality."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.stages import retrieval_quality  # noqa: E402
+from safescale.stages.retrieval import retrieval_quality  # noqa: E402
 
-rankings = dict(zip(snakemake.params.retrievers, snakemake.input.rankings, strict=True))
+i, p = snakemake.input, snakemake.params
 retrieval_quality(
-    snakemake.input.benchmark,
-    snakemake.input.chunks,
-    snakemake.params.gold_map,
-    rankings,
-    snakemake.output.table,
-    snakemake.output.figure,
+    benchmark=i.benchmark,
+    chunks=i.chunks,
+    gold_map=p.gold_map,
+    rankings=dict(zip(p.retrievers, i.rankings, strict=True)),
+    out_table=snakemake.output.table,
+    out_figure=snakemake.output.figure,
 )

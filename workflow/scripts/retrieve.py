@@ -1,17 +1,20 @@
-"""Snakemake entry for rule retrieve."""
+"""Snakemake entry for rule retrieve: safescale.stages.retrieval.retrieve."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.stages import retrieve  # noqa: E402
+from safescale.stages.retrieval import retrieve  # noqa: E402
 
+i = snakemake.input
 retrieve(
-    snakemake.input.benchmark,
-    snakemake.wildcards.retriever,
-    snakemake.input.bm25,
-    snakemake.input.chroma,
-    snakemake.params.rrf_k,
-    snakemake.params.depth,
-    snakemake.threads,
-    snakemake.output.rankings,
+    benchmark=i.benchmark,
+    retriever=snakemake.wildcards.retriever,
+    bm25=i.bm25,
+    chroma=i.chroma,
+    rrf_k=snakemake.params.rrf_k,
+    depth=snakemake.params.depth,
+    threads=snakemake.threads,
+    out_rankings=snakemake.output.rankings,
 )

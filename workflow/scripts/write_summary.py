@@ -1,27 +1,29 @@
-"""Snakemake entry for rule write_summary."""
+"""Snakemake entry for rule write_summary: safescale.stages.report.write_summary."""
+
+import workflow_package  # noqa: F401  (src/ first on sys.path)
 
 from safescale.jobs import start
 
 start(snakemake)
-from safescale.analysis import write_summary  # noqa: E402
+from safescale.stages.report import write_summary  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
 write_summary(
-    snakemake.params.config,
-    i.metrics,
-    i.ci,
-    i.paired,
-    i.slopes,
-    i.differences,
-    i.ensembles,
-    i.worst,
-    i.concentration,
-    i.gate,
-    i.parse,
-    i.sim_slopes,
-    i.sim_differences,
-    i.sim_recovery,
-    o.summary,
-    o.table1,
-    o.table2,
+    config=snakemake.params.config,
+    metrics=i.metrics,
+    ci=i.ci,
+    paired=i.paired,
+    slopes=i.slopes,
+    differences=i.differences,
+    ensembles=i.ensembles,
+    worst=i.worst,
+    concentration=i.concentration,
+    gate=i.gate,
+    parse=i.parse,
+    sim_slopes=i.sim_slopes,
+    sim_differences=i.sim_differences,
+    sim_recovery=i.sim_recovery,
+    out_summary=o.summary,
+    out_table1=o.table1,
+    out_table2=o.table2,
 )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from safescale.data.question import Question
 from safescale.inference.parsing import parse_letter
-from safescale.question import Question
 
 JUDGE_SYSTEM = (
     "You read a model's answer to a multiple-choice question and report which option it "

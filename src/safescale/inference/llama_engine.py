@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from safescale.inference.sampling import SamplingSettings, draw, softmax, token_distribution
-from safescale.prompts import tokenize
+from safescale.prompting.templates import Renderer, tokenize
 
 
 @dataclass(frozen=True)
@@ -232,3 +233,23 @@ class LlamaEngine:
         budget = max(1, min(max_tokens, self.n_ctx - len(tokens) - 1))
         logits = self.prime(tokens)
         return self.greedy(len(tokens), logits, budget).raw
+
+
+def chat_generator(
+    manifest: Mapping[str, Any], *, max_ctx: int, threads: int, n_batch: int, n_gpu_layers: int
+) -> Callable[[list[dict[str, str]], int], str]:
+    """Greedy chat completions from the model in `manifest`, in its own chat template
+    (the agent's planner and the answer judge both talk to a model this way)."""
+    engine = LlamaEngine(
+        manifest["path"],
+        n_ctx=min(manifest["n_ctx"], max_ctx),
+        threads=threads,
+        n_batch=n_batch,
+        n_gpu_layers=n_gpu_layers,
+    )
+    renderer = Renderer(manifest["prompt_style"], engine.llm)
+
+    def generate(messages: list[dict[str, str]], max_tokens: int) -> str:
+        return engine.generate_text(renderer.render_messages(messages), max_tokens)
+
+    return generate

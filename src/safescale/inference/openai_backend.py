@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 
 import httpx
 
+from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding
 from safescale.inference.predict import fill_answers, new_record
 from safescale.inference.sampling import derive_seed
-from safescale.question import Question
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import json
 import traceback
 from collections.abc import Sequence
 
+from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding, LlamaEngine
 from safescale.inference.parsing import letter_is_final, parse_letter
 from safescale.inference.sampling import derive_seed
-from safescale.question import Question
 
 
 def run_key(prompts: Sequence[dict], model_sha: str, decoding: Decoding, seed: int) -> str:

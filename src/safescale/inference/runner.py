@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from safescale.data.question import Question
 from safescale.jsonio import write_jsonl
-from safescale.question import Question
 
 PARTIAL_SUFFIX = ".partial"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from safescale.corpus import Passage
+from safescale.data.corpus import Passage
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from safescale.question import Question
+from safescale.data.question import Question
+from safescale.retrieval.chunking import Chunk
 from safescale.retrieval.dense import DenseIndex
 from safescale.retrieval.lexical import BM25Index
 
@@ -83,3 +84,10 @@ def retrieval_quality(
         out[f"recall@{k}"] = sum(r is not None and r <= k for r in first_hit) / len(qids)
     out["mrr"] = sum(1.0 / r for r in first_hit if r) / len(qids)
     return out
+
+
+def load_rankings(path: str, chunks: Mapping[str, Chunk]) -> dict[str, list[Chunk]]:
+    """A rankings file (one line per question) as the ranked chunks themselves."""
+    from safescale.jsonio import read_jsonl
+
+    return {r["question_id"]: [chunks[c] for c in r["chunk_ids"]] for r in read_jsonl(path)}

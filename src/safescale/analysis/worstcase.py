@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from safescale.question import Question
+from safescale.data.question import Question
 
 DEFAULT_FRACTION = 0.10
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from safescale.analysis.metrics import HEADLINE_METRICS, METRIC_NAMES, Panel, build_panel, evaluate
 from safescale.conditions import REFERENCE_CONDITION
-from safescale.metrics import METRIC_NAMES, Panel, build_panel, evaluate
 
 DEFAULT_B = 1000
 DEFAULT_SEED = 42
@@ -28,13 +28,7 @@ DEFAULT_LEVEL = 0.95
 
 Cell = tuple[str, str]
 
-PAIRED_METRICS: tuple[str, ...] = (
-    "accuracy",
-    "high_risk_rate",
-    "unsafe_rate",
-    "contradiction_rate",
-    "dangerous_overconfidence_rate",
-)
+PAIRED_METRICS: tuple[str, ...] = HEADLINE_METRICS
 SC_VS_SINGLE: tuple[tuple[str, str], ...] = (
     ("sc_accuracy", "accuracy"),
     ("sc_high_risk_rate", "high_risk_rate"),

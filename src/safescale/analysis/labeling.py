@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from safescale.conditions import LABEL_KINDS, LETTERS
-from safescale.question import Question
+from safescale.data.question import Question
 
 OK_STATUS = "ok"
 NULL_MARK = "-"
@@ -343,3 +343,8 @@ def write_tidy(df: pd.DataFrame, parquet_path: str | Path, csv_path: str | Path)
         path.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(parquet_path, index=False)
     df.to_csv(csv_path, index=False)
+
+
+def read_tidy(path: str | Path) -> pd.DataFrame:
+    """The tidy table written by `write_tidy` (its Parquet copy keeps the dtypes)."""
+    return pd.read_parquet(path)

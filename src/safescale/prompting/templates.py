@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from safescale.question import Question
+from safescale.data.question import Question
 
 SYSTEM_PROMPT = (
     "You are an expert medical assistant specialised in radiology. Answer the "

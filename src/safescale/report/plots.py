@@ -30,10 +30,22 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from safescale.analysis.labeling import DEFAULT_OVERCONFIDENCE_THRESHOLD
+from safescale.analysis.metrics import (
+    HEADLINE_METRICS,
+    calibration_errors,
+    per_question_values,
+    reliability_bins,
+)
+from safescale.analysis.worstcase import (
+    DEFAULT_FRACTION,
+    gini,
+    high_risk_counts,
+    lorenz_curve,
+    top_share,
+)
 from safescale.conditions import ALL_CONDITIONS
-from safescale.figures import CONDITION_COLORS, save
-from safescale.labeling import DEFAULT_OVERCONFIDENCE_THRESHOLD
-from safescale.metrics import calibration_errors, per_question_values, reliability_bins
+from safescale.report.style import CONDITION_COLORS, save
 from safescale.scaling import (
     NOT_ESTIMABLE,
     OLS,
@@ -42,7 +54,6 @@ from safescale.scaling import (
     RANDOM_INTERCEPT,
     RANDOM_SLOPE,
 )
-from safescale.worstcase import DEFAULT_FRACTION, gini, high_risk_counts, lorenz_curve, top_share
 
 P = ParamSpec("P")
 Color = tuple[float, ...] | str
@@ -62,13 +73,7 @@ STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
 }
 
-SCALING_METRICS: tuple[str, ...] = (
-    "accuracy",
-    "high_risk_rate",
-    "unsafe_rate",
-    "contradiction_rate",
-    "dangerous_overconfidence_rate",
-)
+SCALING_METRICS: tuple[str, ...] = HEADLINE_METRICS
 METRIC_LABELS: dict[str, str] = {
     "accuracy": "Accuracy",
     "high_risk_rate": "High-risk error rate",

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from safescale.data.tables import cell_text, read_rows
 from safescale.errors import InputError, Problem
-from safescale.tables import cell_text, read_rows
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from safescale.conditions import LABEL_KINDS, LETTERS
+from safescale.data.question import OptionLabels, Question
+from safescale.data.tables import cell_text, read_rows
 from safescale.errors import InputError, Problem
-from safescale.question import OptionLabels, Question
-from safescale.tables import cell_text, read_rows
 
 _LETTER_RE = re.compile(r"^\(?([A-Ea-e])[.)]?$")
 _TRUE = {"1", "1.0", "true", "yes"}

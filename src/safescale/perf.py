@@ -17,7 +17,7 @@ compare numbers taken under the same machine load):
 Every timing is kept on the wall clock and on process CPU time. See
 docs/BENCHMARKS.md for the figures and how to read them.
 
-Usage: python -m safescale.bench --config config/config.yaml [--questions N]
+Usage: python -m safescale.perf --config config/config.yaml [--questions N]
        [--models m1,m2] [--conditions c1,c2] [--out results/bench/bench.json]
 """
 
@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from safescale import conditions as C
+from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding, EngineStats, LlamaEngine
 from safescale.inference.parsing import letter_is_final
 from safescale.inference.predict import sample_seeds
-from safescale.question import Question
 
 # Targets printed next to the figures (never asserted: the machine is shared).
 TARGET_SC_SPEEDUP = 5.0  # naive / ours
@@ -81,8 +81,8 @@ def _resolve(path: str | Path) -> Path:
 
 def load_questions(config: Mapping[str, Any], n: int, conditions: Sequence[str]) -> list[Question]:
     """The first n questions of the pipeline's slice (same seeded shuffle as prepare_benchmark)."""
-    from safescale.benchmark import ColumnMapping, load_benchmark
-    from safescale.stages import required_evidence
+    from safescale.data.benchmark import ColumnMapping, load_benchmark
+    from safescale.stages.data import required_evidence
 
     b = config["benchmark"]
     questions = load_benchmark(
@@ -126,11 +126,11 @@ def build_prompts(
     """Prompt records (docs/FORMATS.md shape) built in-process, as build_prompts does."""
     from llama_cpp import Llama
 
-    from safescale.contexts import Budget, build_prompt_records
     from safescale.jsonio import read_jsonl
-    from safescale.prompts import Renderer
+    from safescale.prompting.contexts import Budget, build_prompt_records
+    from safescale.prompting.templates import Renderer
     from safescale.retrieval.chunking import read_chunks
-    from safescale.stages import load_rankings
+    from safescale.retrieval.search import load_rankings
 
     ranked: dict = {}
     chunks: dict = {}
@@ -618,7 +618,7 @@ def run(
 
     from safescale.config import cache_dir, registry, selected_models
     from safescale.config import decoding as decoding_of
-    from safescale.models import cached_model_path
+    from safescale.data.models import cached_model_path
 
     if models:
         known = registry(dict(config))
@@ -679,7 +679,7 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m safescale.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m safescale.perf", description=__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--models", help="comma-separated registry names (default: config's)")

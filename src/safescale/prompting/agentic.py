@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from safescale.question import Question
+from safescale.data.question import Question
 from safescale.retrieval.search import rrf
 
 PLAN_INSTRUCTION = (
@@ -81,7 +81,7 @@ def parse_plan(text: str, limit: int, echo: Iterable[str] = ()) -> tuple[list[st
     return queries[:limit], done and not queries
 
 
-def run_agent(
+def agent_transcript(
     q: Question,
     generate: Callable[[list[dict[str, str]], int], str],
     search: Callable[[str, int], list[tuple[str, float]]],

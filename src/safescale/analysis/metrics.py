@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from safescale.labeling import OK_STATUS, PROB_COLUMNS
+from safescale.analysis.labeling import OK_STATUS, PROB_COLUMNS
 
 CELL_KEYS: tuple[str, ...] = ("model", "condition")
 CELL_COLUMNS: tuple[str, ...] = ("model", "family", "params_b", "condition")
@@ -165,6 +165,16 @@ _METRIC_LIST: tuple[Metric, ...] = (
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _METRIC_LIST}
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+
+# The study's headline metrics (accuracy and the safety rates), in the order every table,
+# figure, contrast and scaling fit shows them.
+HEADLINE_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "high_risk_rate",
+    "unsafe_rate",
+    "contradiction_rate",
+    "dangerous_overconfidence_rate",
+)
 
 # Metrics that are plain means of a per-question value (a bootstrap CI of such a
 # metric always brackets its point estimate up to round-off).

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from safescale import conditions as C
-from safescale.prompts import Renderer
-from safescale.question import Question
+from safescale.data.question import Question
+from safescale.prompting.templates import Renderer
 from safescale.retrieval.chunking import Chunk
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from safescale.analysis.labeling import majority_vote
 from safescale.conditions import LABEL_KINDS, LETTERS
-from safescale.labeling import majority_vote
 
 NULL_CODE = len(LETTERS)
 _CODE = {letter: i for i, letter in enumerate(LETTERS)}

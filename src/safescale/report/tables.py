@@ -1,0 +1,94 @@
+"""Tables for reviewers: CSV for machines with a Markdown twin, and the summary's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from safescale import conditions as C
+from safescale.analysis.metrics import HEADLINE_METRICS
+from safescale.report.study import STUDY_HEADLINE
+
+
+def write_table(df: pd.DataFrame, csv_path: str | Path, md: bool = True) -> None:
+    """CSV for machines and a Markdown twin for reviewers."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(csv_path, index=False)
+    if md:
+        csv_path.with_suffix(".md").write_text(to_markdown(df) + "\n")
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3) -> str:
+    if df.empty:
+        return "_(empty)_"
+    cols = list(df.columns)
+
+    def fmt(v):
+        if isinstance(v, float):
+            return "" if pd.isna(v) else f"{v:.{digits}f}"
+        return "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def present(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The wanted columns that this table has, in the wanted order."""
+    return [c for c in columns if c in frame]
+
+
+def _ci_cell(point: float, lo: float, hi: float) -> str:
+    if pd.isna(point):
+        return "n/a"
+    return f"{point:.3f} [{lo:.3f}, {hi:.3f}]" if not pd.isna(lo) else f"{point:.3f}"
+
+
+def table_metrics_with_ci(ci: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Table 1: per model and condition, each headline metric with its 95% CI."""
+    sub = ci[ci.metric.isin(metrics)].copy()
+    est = "estimate" if "estimate" in sub else "point"
+    sub["cell"] = [
+        _ci_cell(p, lo, hi) for p, lo, hi in zip(sub[est], sub.ci_low, sub.ci_high, strict=True)
+    ]
+    wide = sub.pivot_table(
+        index=["model", "condition"], columns="metric", values="cell", aggfunc="first"
+    ).reset_index()
+    return wide[["model", "condition", *[m for m in metrics if m in wide]]]
+
+
+def table_condition_means(metrics: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: condition means over models, with paired-bootstrap p vs closed-book."""
+    cols = [m for m in HEADLINE_METRICS if m in metrics]
+    means = metrics.groupby("condition")[cols].mean()
+    order = [c for c in C.ALL_CONDITIONS if c in means.index]
+    rows = []
+    mean_rows = paired[paired.kind == "condition_mean"] if "kind" in paired else paired.iloc[:0]
+    for cond in order:
+        row = {
+            "condition": cond,
+            "n_models": int(metrics[metrics.condition == cond].model.nunique()),
+        }
+        for m in cols:
+            row[m] = means.loc[cond, m]
+            hit = mean_rows[
+                (mean_rows.metric_a == m)
+                & mean_rows.label.str.endswith(f": {cond} - {C.REFERENCE_CONDITION}")
+            ]
+            row[f"p_{m}"] = float(hit.p_value.iloc[0]) if len(hit) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def headline_vs_study(metrics: pd.DataFrame) -> pd.DataFrame:
+    """This run's condition means beside the published study's means over its 34 models."""
+    rows = []
+    means = metrics.groupby("condition").mean(numeric_only=True)
+    for metric, study in STUDY_HEADLINE.items():
+        for cond, value in study.items():
+            ours = means.loc[cond, metric] if cond in means.index and metric in means else None
+            rows.append({"metric": metric, "condition": cond, "this_run": ours, "study": value})
+    return pd.DataFrame(rows)

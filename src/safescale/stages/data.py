@@ -1,0 +1,79 @@
+"""Stages of workflow/rules/data.smk: validate the benchmark, fetch model weights."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from safescale import conditions as C
+from safescale.data.benchmark import ColumnMapping, load_benchmark, write_canonical
+from safescale.data.models import fetch_model, parse_registry
+from safescale.jsonio import write_json
+
+
+def required_evidence(conditions: Sequence[str]) -> list[str]:
+    return [C.EVIDENCE_FIELD[c] for c in conditions if c in C.EVIDENCE_FIELD]
+
+
+def prepare_benchmark(
+    *,
+    source: str,
+    fmt: str,
+    columns: Mapping[str, Any],
+    conditions: Sequence[str],
+    limit: int | None,
+    shuffle: bool,
+    seed: int,
+    out_questions: str,
+    out_summary: str,
+) -> None:
+    """Validate the user's file (all problems at once) and write the canonical slice."""
+    mapping = ColumnMapping.from_config(columns)
+    questions = load_benchmark(source, mapping, fmt, required_evidence(conditions))
+    chosen = list(questions)
+    if shuffle:
+        random.Random(seed).shuffle(chosen)
+    if limit:
+        chosen = chosen[:limit]
+    write_canonical(chosen, out_questions)
+    unsupported = [
+        c
+        for c in conditions
+        if c in C.EVIDENCE_FIELD and getattr(mapping, C.EVIDENCE_FIELD[c]) is None
+    ]
+    write_json(
+        {
+            "source": source,
+            "n_questions_in_file": len(questions),
+            "n_questions_used": len(chosen),
+            "question_ids": [q.question_id for q in chosen],
+            "conditions_without_data": unsupported,
+        },
+        out_summary,
+    )
+
+
+def fetch_model_weights(*, entry: Mapping[str, Any], cache_dir: str, out_manifest: str) -> None:
+    spec = next(iter(parse_registry([entry]).values()))
+    t0 = time.time()
+    path, digest = fetch_model(spec, Path(cache_dir))
+    write_json(
+        {
+            "name": spec.name,
+            "family": spec.family,
+            "params_b": spec.params_b,
+            "path": str(path),
+            "sha256": digest,
+            "size_bytes": path.stat().st_size,
+            "prompt_style": spec.prompt_style,
+            "n_ctx": spec.n_ctx,
+            "licence": spec.licence,
+            "served_model": entry.get("served_model"),
+            "source": entry.get("source"),
+            "seconds": round(time.time() - t0, 2),
+        },
+        out_manifest,
+    )

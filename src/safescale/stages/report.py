@@ -1,0 +1,112 @@
+"""Stages of workflow/rules/report.smk: figures, SUMMARY.md with its tables, provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from safescale.analysis.labeling import read_tidy
+from safescale.analysis.metrics import HEADLINE_METRICS
+from safescale.jsonio import read_json
+from safescale.report.tables import table_condition_means, table_metrics_with_ci, write_table
+
+
+def write_summary(
+    *,
+    config: Mapping[str, Any],
+    metrics: str,
+    ci: str,
+    paired: str,
+    slopes: str,
+    differences: str,
+    ensembles: str,
+    worst: str,
+    concentration: str,
+    gate: str,
+    parse: str,
+    sim_slopes: str,
+    sim_differences: str,
+    sim_recovery: str,
+    out_summary: str,
+    out_table1: str,
+    out_table2: str,
+) -> None:
+    """SUMMARY.md and Tables 1-2 from the run's tables (ensembles and worst cases are
+    inputs so the summary is rebuilt when they change)."""
+    from safescale.report.summary import summary_markdown
+
+    metric_table = pd.read_csv(metrics)
+    table1 = table_metrics_with_ci(pd.read_csv(ci), HEADLINE_METRICS)
+    table2 = table_condition_means(metric_table, pd.read_csv(paired))
+    write_table(table1, out_table1)
+    write_table(table2, out_table2)
+    gate_tab = pd.read_csv(gate)
+    if "risk_kind" in gate_tab:
+        gate_tab = gate_tab[gate_tab.risk_kind == "high_risk"]
+    text = summary_markdown(
+        config=config,
+        metrics=metric_table,
+        table1=table1,
+        table2=table2,
+        slopes=pd.read_csv(slopes),
+        diffs=pd.read_csv(differences),
+        gate_tab=gate_tab,
+        concentration=read_json(concentration),
+        parse=pd.read_csv(parse),
+        sim_slopes=pd.read_csv(sim_slopes),
+        sim_diffs=pd.read_csv(sim_differences),
+        sim_recovery=pd.read_csv(sim_recovery),
+    )
+    with open(out_summary, "w") as fh:
+        fh.write(text)
+
+
+def plot_figures(
+    *,
+    labels: str,
+    metrics: str,
+    ci: str,
+    slopes: str,
+    variance: str,
+    ensembles: str,
+    gate: str,
+    curves: str,
+    outputs: Mapping[str, str],
+) -> None:
+    """Every figure of `report.registry.FIGURES` that `outputs` names, PNG + SVG."""
+    from safescale.report import plots
+
+    tidy = read_tidy(labels)
+    metric_table = pd.read_csv(metrics)
+    ensembles_tab = pd.read_csv(ensembles)
+    if "skipped" in ensembles_tab:
+        ensembles_tab = ensembles_tab.iloc[0:0]
+    gate_tab, curve_tab = pd.read_csv(gate), pd.read_csv(curves)
+    calls = {
+        "decoupling": lambda p: plots.plot_decoupling(pd.read_csv(ci), p),
+        "confidence_by_outcome": lambda p: plots.plot_confidence_by_outcome(tidy, p),
+        "reliability": lambda p: plots.plot_reliability(tidy, p),
+        "scaling": lambda p: plots.plot_scaling(metric_table, pd.read_csv(slopes), p),
+        "variance_decomposition": lambda p: plots.plot_variance_decomposition(
+            pd.read_csv(variance), p
+        ),
+        "heatmap_high_risk": lambda p: plots.plot_heatmap(metric_table, p, "high_risk_rate"),
+        "heatmap_accuracy": lambda p: plots.plot_heatmap(metric_table, p, "accuracy"),
+        "sc_transitions": lambda p: plots.plot_sc_transitions(tidy, p),
+        "ensembles": lambda p: plots.plot_ensembles(ensembles_tab, metric_table, p),
+        "lorenz": lambda p: plots.plot_lorenz(tidy, p),
+        "latency_accuracy": lambda p: plots.plot_latency_accuracy(metric_table, p),
+        "risk_coverage": lambda p: plots.plot_risk_coverage(curve_tab, p),
+        "aurc_heatmap": lambda p: plots.plot_aurc_heatmap(gate_tab, p),
+    }
+    for name, path in outputs.items():
+        calls[name](path)
+
+
+def provenance(*, config: Mapping[str, Any], models: Sequence[str], out_manifest: str) -> None:
+    """What produced the results: config, packages, llama.cpp build, model hashes, commit."""
+    from safescale.report.provenance import write_manifest
+
+    write_manifest(config, models, out_manifest)
