@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def cache_dir(config: dict[str, Any]) -> Path:
     )
 
 
-def decoding(config: dict[str, Any]) -> Decoding:
+def decoding(config: Mapping[str, Any]) -> Decoding:
     d = config["decoding"]
     return Decoding(
         greedy_max_tokens=d["greedy_max_tokens"],

@@ -294,6 +294,7 @@ def _first_top_logprobs(logprobs: Any) -> dict[str, float] | None:
     if not top or not top[0]:
         return None
     first = top[0]
+    items: Iterable[tuple[Any, Any]]
     if isinstance(first, Mapping):
         items = first.items()
     else:

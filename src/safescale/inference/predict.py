@@ -56,8 +56,8 @@ def new_record(
 def fill_answers(
     rec: dict,
     q: Question,
-    greedy: tuple[str, int, float],
-    samples: Sequence[tuple[str, int]],
+    greedy: tuple[str, int | None, float],
+    samples: Sequence[tuple[str, int | None]],
     letter_probs: dict[str, float] | None,
     letter_mass: float | None,
 ) -> None:

@@ -79,12 +79,12 @@ class Renderer:
     def render(self, q: Question, context: str | None) -> str:
         if self._formatter is None:
             return completion_prompt(q, context)
-        return self._formatter(messages=messages_for(q, context)).prompt
+        return self.render_messages(messages_for(q, context))
 
     def render_messages(self, messages: list[dict[str, str]]) -> str:
         if self._formatter is None:
             return "\n\n".join(m["content"] for m in messages)
-        return self._formatter(messages=messages).prompt
+        return self._formatter(messages=messages).prompt  # type: ignore[arg-type]
 
     def tokenize(self, text: str) -> list[int]:
         return tokenize(self.llama, text)

@@ -9,7 +9,7 @@ the index is built by a single Snakemake job and only read afterwards.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from safescale.retrieval.chunking import Chunk
 from safescale.retrieval.embedder import EMBEDDING_NAME, MiniLMEmbedder
@@ -43,10 +43,10 @@ def _chroma():
         def build_from_config(config: dict[str, Any]) -> OfflineMiniLM:
             return OfflineMiniLM(**config)
 
-        def default_space(self) -> str:
+        def default_space(self) -> Literal["cosine"]:
             return "cosine"
 
-        def supported_spaces(self) -> list[str]:
+        def supported_spaces(self) -> list[Literal["cosine", "l2", "ip"]]:
             return ["cosine"]
 
     return chromadb, OfflineMiniLM

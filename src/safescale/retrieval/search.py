@@ -42,12 +42,16 @@ class Retriever:
         self._dense = DenseIndex(chroma_path, threads) if kind in ("dense", "hybrid") else None
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        if self.kind == "bm25":
+        if self._bm25 is not None and self._dense is None:
             return self._bm25.search(query, k)
-        if self.kind == "dense":
+        if self._dense is not None and self._bm25 is None:
             return self._dense.search(query, k)
+        assert self._bm25 is not None and self._dense is not None  # hybrid opens both
         depth = max(k, FUSION_DEPTH)
-        lists = [[cid for cid, _ in idx.search(query, depth)] for idx in (self._bm25, self._dense)]
+        lists = [
+            [cid for cid, _ in self._bm25.search(query, depth)],
+            [cid for cid, _ in self._dense.search(query, depth)],
+        ]
         return rrf(lists, self.rrf_k)[:k]
 
 
