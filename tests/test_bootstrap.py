@@ -39,8 +39,9 @@ def tidy() -> pd.DataFrame:
     return label_predictions(questions, records, meta)
 
 
-def correctness_tidy(outcomes: dict[tuple[str, str], list[int]]) -> pd.DataFrame:
-    """A tidy table whose greedy (and SC) correctness per cell is given as 0/1 lists."""
+def correctness_tidy(outcomes: dict[tuple[str, str], list[int | None]]) -> pd.DataFrame:
+    """A tidy table whose greedy (and SC) correctness per cell is given as 0/1 lists
+    (None: the question was skipped in that cell)."""
     n = len(next(iter(outcomes.values())))
     labels = {x: OptionLabels(1, 0, 0) for x in "ABCD"}
     questions = [Question(f"q{i:02d}", "?", {x: x for x in "ABCD"}, "A", labels) for i in range(n)]
@@ -49,7 +50,7 @@ def correctness_tidy(outcomes: dict[tuple[str, str], list[int]]) -> pd.DataFrame
             "model": model,
             "condition": condition,
             "question_id": f"q{i:02d}",
-            "status": "ok",
+            "status": "skipped" if hit is None else "ok",
             "greedy": {"letter": "A" if hit else "B", "latency_s": 1.0},
             "samples": [{"letter": "A" if hit else "B"}] * 3,
         }
@@ -83,7 +84,9 @@ def test_same_seed_same_indices() -> None:
 def test_point_estimates_equal_compute_metrics(tidy: pd.DataFrame) -> None:
     boot = bootstrap_metrics(tidy, B=200)
     point = compute_metrics(tidy).melt(
-        id_vars=["model", "family", "params_b", "condition"], var_name="metric", value_name="pt"
+        id_vars=["model", "family", "params_b", "condition", "cell_status"],
+        var_name="metric",
+        value_name="pt",
     )
     merged = boot.merge(point, on=["model", "condition", "metric"])
     assert len(merged) == len(boot) == len(compute_metrics(tidy)) * len(METRIC_NAMES)
@@ -104,9 +107,12 @@ def test_ci_matches_a_direct_resample(tidy: pd.DataFrame) -> None:
     """Recompute one cell's accuracy CI by literally indexing the resampled questions."""
     boot = bootstrap_metrics(tidy, B=400, seed=9)
     cell = tidy[(tidy["model"] == "m1") & (tidy["condition"] == "clean_evidence")]
-    hits = cell.sort_values("question_id")["greedy_correct"].to_numpy(float)
+    cell = cell.sort_values("question_id")
+    # a skipped question leaves the denominator of every replicate it is drawn into
+    hits = cell["greedy_correct"].to_numpy(float)
+    hits[(cell["status"] == "skipped").to_numpy()] = np.nan
     idx = resample_indices(len(hits), 400, 9)
-    low, high = np.percentile(hits[idx].mean(axis=1), [2.5, 97.5])
+    low, high = np.percentile(np.nanmean(hits[idx], axis=1), [2.5, 97.5])
     row = boot.query("model == 'm1' and condition == 'clean_evidence' and metric == 'accuracy'")
     assert row["ci_low"].item() == pytest.approx(low, abs=1e-12)
     assert row["ci_high"].item() == pytest.approx(high, abs=1e-12)
@@ -229,6 +235,50 @@ def test_default_contrasts_cover_all_kinds(tidy: pd.DataFrame) -> None:
     assert set(out["kind"]) == {"condition", "condition_mean", "sc_vs_single", "model"}
     assert out["p_value"].between(0, 1).all()
     assert (out["ci_low"] <= out["ci_high"]).all()
+
+
+# --- skipped questions and cells ---------------------------------------------------------
+
+
+def test_a_skipped_question_leaves_the_pair() -> None:
+    ref = [1, 0, 1, 1, 0, 1, 0, 0, 1, 1]
+    cond = [1, 1, None, 1, 1, 1, None, 0, 1, 1]
+    tidy = correctness_tidy({("m", "closed_book"): ref, ("m", "clean_evidence"): cond})
+    out = paired_differences(tidy, condition_contrasts(tidy, ["accuracy"]), B=300, seed=3)
+    row = out[out["kind"] == "condition"].iloc[0]
+    keep = np.array([c is not None for c in cond])
+    a = np.array([c for c in cond if c is not None], float)
+    b = np.array(ref, float)[keep]
+    assert row["n_questions"] == keep.sum() == 8
+    assert row["estimate"] == pytest.approx(a.mean() - b.mean(), abs=1e-12)
+    # the replicates resample all 10 questions and keep the drawn common ones
+    idx = resample_indices(len(ref), 300, 3)
+    diff_q = np.where(keep, np.array([c or 0 for c in cond], float) - np.array(ref), np.nan)
+    draws = np.nanmean(diff_q[idx], axis=1)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_a_skipped_cell_enters_no_contrast_or_mcnemar() -> None:
+    hits = [1, 0, 1, 1, 0, 1, 0, 0]
+    tidy = correctness_tidy(
+        {
+            ("m", "closed_book"): hits,
+            ("m", "max_context"): [None] * len(hits),
+            ("n", "closed_book"): hits,
+            ("n", "max_context"): hits,
+        }
+    )
+    out = paired_differences(tidy, B=50)
+    assert not out["side_a"].str.contains("m/max_context").any()
+    assert not out["side_b"].str.contains("m/max_context").any()
+    mean_row = out[(out["kind"] == "condition_mean") & (out["metric_a"] == "accuracy")]
+    assert mean_row["label"].tolist() == ["mean over 1 models: max_context - closed_book"]
+    mcnemar = mcnemar_vs_reference(tidy)
+    assert mcnemar[["model", "condition"]].values.tolist() == [["n", "max_context"]]
+    table = bootstrap_metrics(tidy, B=50).query("model == 'm' and condition == 'max_context'")
+    accuracy = table.query("metric == 'accuracy'")
+    assert accuracy[["estimate", "ci_low", "ci_high"]].isna().all(axis=None)
 
 
 # --- McNemar cross-check ---------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from reference_definitions import ref_ensembles, synthetic_panel
 
 from safescale.analysis.ensembles import NULL_CODE, ensemble_table, ensemble_vote, vote_codes
-from safescale.analysis.labeling import label_predictions
+from safescale.analysis.labeling import answered, label_predictions
 from safescale.data.question import OptionLabels, Question
 
 LETTER_OF = {i: x for i, x in enumerate("ABCDE")} | {NULL_CODE: None}
@@ -113,6 +113,14 @@ def test_error_records_vote_null() -> None:
     row = ensemble_table(tidy_for("xyz", status={("x", "q1"): "error"})).iloc[0]
     # q1 becomes NULL, A, B -> tie with NULL -> abstention
     assert row["accuracy"] == 0.0 and row["abstention_rate"] == pytest.approx(3 / 5)
+
+
+def test_a_question_skipped_for_a_member_leaves_the_ensemble() -> None:
+    tidy = answered(tidy_for("xyz", status={("z", "q1"): "skipped"}))
+    row = ensemble_table(tidy).iloc[0]
+    # q1 (the one right answer) is out: 0 of the 4 remaining questions are right
+    assert row["n_questions"] == 4
+    assert row["accuracy"] == 0.0 and row["abstention_rate"] == pytest.approx(2 / 4)
 
 
 def test_combination_count_and_too_few_models() -> None:

@@ -293,7 +293,7 @@ def documented_columns() -> list[str]:
 
 def test_columns_follow_formats_doc() -> None:
     documented = documented_columns()
-    assert len(documented) == len(TIDY_COLUMNS) == 37
+    assert len(documented) == len(TIDY_COLUMNS) == 41
     assert set(documented) == set(TIDY_COLUMNS)
     assert re.search(r"\| prob_A \.\. prob_E \|", DOCS.read_text())
 
@@ -303,18 +303,19 @@ def test_label_predictions_keeps_every_record() -> None:
         record(Q5, greedy="A", samples=["A"] * 20),
         record(Q4, status="skipped"),
         {**record(Q4, greedy="C"), "model": "n"},
+        {**record(Q5, status="error"), "model": "n"},
     ]
     meta = {"m": META, "n": {"family": "other", "params_b": 7}}
     tidy = label_predictions([Q5, Q4], records, meta)
     assert list(tidy.columns) == list(TIDY_COLUMNS)
-    assert len(tidy) == 3
-    assert tidy["status"].tolist() == ["ok", "skipped", "ok"]
-    assert tidy["family"].tolist() == ["fam", "fam", "other"]
-    assert tidy["params_b"].tolist() == [1.5, 1.5, 7.0]
-    assert tidy["n_options"].tolist() == [5, 4, 4]
-    assert tidy["greedy_high_risk"].tolist() == [0, 0, 1]
+    assert len(tidy) == 4
+    assert tidy["status"].tolist() == ["ok", "skipped", "ok", "error"]
+    assert tidy["family"].tolist() == ["fam", "fam", "other", "other"]
+    assert tidy["params_b"].tolist() == [1.5, 1.5, 7.0, 7.0]
+    assert tidy["n_options"].tolist() == [5, 4, 4, 5]
+    assert tidy["greedy_high_risk"].tolist() == [0, 0, 1, 0]
     assert tidy["greedy_correct"].dtype == np.int64
-    assert tidy["greedy_letter"].isna().tolist() == [False, True, False]
+    assert tidy["greedy_letter"].isna().tolist() == [False, True, False, True]
     assert tidy["greedy_letter"].dropna().tolist() == ["A", "C"]
 
 

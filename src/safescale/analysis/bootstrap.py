@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from safescale.analysis.labeling import answered
 from safescale.analysis.metrics import HEADLINE_METRICS, METRIC_NAMES, Panel, build_panel, evaluate
 from safescale.conditions import REFERENCE_CONDITION
 
@@ -57,6 +58,7 @@ class Replicates:
     point: dict[str, np.ndarray]  # name -> (C,)
     draws: dict[str, np.ndarray]  # name -> (B x C)
     columns: dict[Cell, int]  # (model, condition) -> position in the panel
+    weights: np.ndarray  # (B x n) resample counts, shared by every cell
 
     def column(self, cell: Cell) -> int:
         """Position of a (model, condition) cell in the panel."""
@@ -75,7 +77,7 @@ def bootstrap_replicates(
     point = {name: values[0] for name, values in evaluate(panel, np.ones((1, n))).items()}
     keys = zip(panel.cells["model"], panel.cells["condition"], strict=True)
     columns = {(str(m), str(c)): i for i, (m, c) in enumerate(keys)}
-    return Replicates(panel, point, evaluate(panel, weights), columns)
+    return Replicates(panel, point, evaluate(panel, weights), columns, weights)
 
 
 def percentile_interval(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> np.ndarray:
@@ -130,8 +132,10 @@ class Contrast:
 
 
 def _cells(tidy: pd.DataFrame) -> list[Cell]:
-    pairs = tidy[["model", "condition"]].drop_duplicates().itertuples(index=False, name=None)
-    return sorted((str(m), str(c)) for m, c in pairs)
+    """The cells with at least one question put to the model: a skipped cell enters no
+    contrast."""
+    rows = answered(tidy)[["model", "condition"]].drop_duplicates()
+    return sorted((str(m), str(c)) for m, c in rows.itertuples(index=False, name=None))
 
 
 def condition_contrasts(
@@ -209,9 +213,55 @@ def two_sided_p(diffs: np.ndarray) -> float:
     return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
 
 
-def _side(reps: Replicates, metric: str, cells: Iterable[Cell]) -> tuple[float, np.ndarray]:
-    columns = [reps.column(cell) for cell in cells]
-    return float(np.mean(reps.point[metric][columns])), reps.draws[metric][:, columns].mean(axis=1)
+def _pair_values(
+    reps: Replicates, cell_a: Cell, metric_a: str, cell_b: Cell, metric_b: str
+) -> tuple[float, np.ndarray, float, np.ndarray, int]:
+    """Point and replicates of metric_a on cell_a and metric_b on cell_b, on the questions
+    both cells answered (a question skipped on either side leaves the pair); cells
+    without skips reuse the shared replicates."""
+    columns = [reps.column(cell_a), reps.column(cell_b)]
+    present = ~np.isnan(reps.panel.arrays["present"][:, columns])
+    common = present.all(axis=1)
+    if (present == common[:, None]).all():
+        point, draws, (a, b) = reps.point, reps.draws, columns
+    else:
+        arrays = {
+            key: np.where(common[:, None], grid[:, columns], np.nan)
+            for key, grid in reps.panel.arrays.items()
+        }
+        pair = Panel(reps.panel.cells.iloc[columns], reps.panel.question_ids, arrays)
+        n = len(reps.panel.question_ids)
+        point = {k: v[0] for k, v in evaluate(pair, np.ones((1, n))).items()}
+        draws, (a, b) = evaluate(pair, reps.weights), (0, 1)
+    return (
+        float(point[metric_a][a]),
+        draws[metric_a][:, a],
+        float(point[metric_b][b]),
+        draws[metric_b][:, b],
+        int(common.sum()),
+    )
+
+
+def _contrast_sides(
+    reps: Replicates, contrast: Contrast
+) -> tuple[float, np.ndarray, float, np.ndarray, int]:
+    """Both sides of a contrast: the mean over its aligned cell pairs (a model's condition
+    with the same model's reference, say), each pair on its common questions.
+
+    Returns the point and replicates of each side and the fewest common questions."""
+    if len(contrast.cells_a) != len(contrast.cells_b):
+        raise ValueError(f"contrast {contrast.label!r}: sides must pair cell by cell")
+    pairs = [
+        _pair_values(reps, a, contrast.metric_a, b, contrast.metric_b)
+        for a, b in zip(contrast.cells_a, contrast.cells_b, strict=True)
+    ]
+    return (
+        float(np.mean([p[0] for p in pairs])),
+        np.mean([p[1] for p in pairs], axis=0),
+        float(np.mean([p[2] for p in pairs])),
+        np.mean([p[3] for p in pairs], axis=0),
+        min(p[4] for p in pairs),
+    )
 
 
 def _label_cells(cells: Iterable[Cell]) -> str:
@@ -233,8 +283,7 @@ def paired_differences(
     reps = bootstrap_replicates(tidy, B, seed)
     rows = []
     for contrast in default_contrasts(tidy) if pairs is None else pairs:
-        point_a, draws_a = _side(reps, contrast.metric_a, contrast.cells_a)
-        point_b, draws_b = _side(reps, contrast.metric_b, contrast.cells_b)
+        point_a, draws_a, point_b, draws_b, n_common = _contrast_sides(reps, contrast)
         diffs = draws_a - draws_b
         low, high = percentile_interval(diffs, level)
         rows.append(
@@ -252,6 +301,7 @@ def paired_differences(
                 "ci_high": float(high),
                 "p_value": two_sided_p(diffs),
                 "n_replicates": int(np.count_nonzero(~np.isnan(diffs))),
+                "n_questions": n_common,
             }
         )
     return pd.DataFrame(rows)
@@ -293,7 +343,7 @@ def mcnemar_vs_reference(tidy: pd.DataFrame) -> pd.DataFrame:
     is left out of that pair.
     """
     rows = []
-    for model, sub in tidy.groupby("model", observed=True):
+    for model, sub in answered(tidy).groupby("model", observed=True):
         wide = sub.pivot(index="question_id", columns="condition", values="greedy_correct")
         if REFERENCE_CONDITION not in wide:
             continue

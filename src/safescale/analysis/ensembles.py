@@ -129,8 +129,9 @@ def ensemble_table(
     Per combination: ensemble accuracy and high-risk/unsafe/contradiction rates,
     abstention rate, synchronized failure (all members give the same wrong
     letter), the best member (by accuracy) and ensemble - best-member deltas.
-    Denominator: all questions of the condition; a member without a row for a
-    question votes NULL.
+    Denominator: the questions of the condition that every chosen model answered
+    (a question skipped for any of them is left out, not voted NULL); pass the tidy
+    table through ``labeling.answered`` first so skipped rows count as absent.
     """
     frames = []
     for condition, rows in tidy.groupby("condition", sort=True):
@@ -139,6 +140,9 @@ def ensemble_table(
         if len(chosen_models) < size:
             continue
         rows = rows[rows["model"].astype(str).isin(chosen_models)]
+        per_question = rows.groupby(rows["question_id"].astype(str))["model"].nunique()
+        common = per_question.index[per_question == len(chosen_models)]
+        rows = rows[rows["question_id"].astype(str).isin(common)]
         frames.append(_condition_table(rows, sorted(chosen_models), size, str(condition)))
     if not frames:
         return pd.DataFrame()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from safescale import conditions as C
-from safescale.analysis.labeling import read_tidy
+from safescale.analysis.labeling import answered, read_tidy
 from safescale.analysis.metrics import HEADLINE_METRICS
 from safescale.data.benchmark import read_canonical
 from safescale.jsonio import read_json, read_jsonl, write_json
@@ -80,7 +80,7 @@ def compute_metrics(
 def ensembles(*, labels: str, size: int, out_table: str) -> None:
     from safescale.analysis.ensembles import ensemble_table
 
-    tidy = read_tidy(labels)
+    tidy = answered(read_tidy(labels))
     n_models = tidy.model.nunique()
     if n_models < size:
         print(f"only {n_models} models: no {size}-member ensembles (recorded as skipped)")
@@ -106,7 +106,7 @@ def worst_cases(
         worst_questions,
     )
 
-    tidy = read_tidy(labels)
+    tidy = answered(read_tidy(labels))
     write_json(concentration_summary(tidy, fraction), out_summary)
     write_table(worst_questions(tidy, read_canonical(benchmark), fraction), out_worst)
     write_table(lorenz_curve(high_risk_counts(tidy)["n_high_risk"]), out_lorenz, md=False)
@@ -137,8 +137,13 @@ def fit_scaling(
     back and say so."""
     from safescale import scaling
 
-    tidy = read_tidy(labels)
-    table = pd.read_csv(metrics).merge(_gate_aurc(gate), on=["model", "condition"], how="left")
+    tidy = answered(read_tidy(labels))
+    table = pd.read_csv(metrics)
+    skipped = table["cell_status"] == "skipped"
+    if skipped.any():
+        cells = ", ".join(table.loc[skipped, "model"] + "/" + table.loc[skipped, "condition"])
+        print(f"skipped cells left out of every fit: {cells}")
+    table = table[~skipped].merge(_gate_aurc(gate), on=["model", "condition"], how="left")
     cols = [m for m in (*HEADLINE_METRICS, "aurc_high_risk") if m in table]
     write_table(scaling.fit_scaling_slopes(table, cols, tidy=tidy, by_condition=True), out_slopes)
     write_table(scaling.slope_difference_test(table, tidy=tidy), out_differences)
@@ -184,7 +189,7 @@ def safety_gate(
 ) -> None:
     from safescale.analysis import gate
 
-    tidy = read_tidy(labels)
+    tidy = answered(read_tidy(labels))
     write_table(gate.gate_table(tidy, B=B, seed=seed, target_risk=target_risk), out_table)
     write_table(gate.gate_curves(tidy), out_curves, md=False)
     write_table(gate.gate_signal_contrasts(tidy, B=B, seed=seed), out_signals)

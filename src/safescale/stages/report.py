@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from safescale.analysis.labeling import read_tidy
+from safescale.analysis.labeling import answered, read_tidy
 from safescale.analysis.metrics import HEADLINE_METRICS
 from safescale.jsonio import read_json
 from safescale.report.tables import table_condition_means, table_metrics_with_ci, write_table
@@ -78,7 +78,7 @@ def plot_figures(
     """Every figure of `report.registry.FIGURES` that `outputs` names, PNG + SVG."""
     from safescale.report import plots
 
-    tidy = read_tidy(labels)
+    tidy = answered(read_tidy(labels))
     metric_table = pd.read_csv(metrics)
     ensembles_tab = pd.read_csv(ensembles)
     if "skipped" in ensembles_tab:
