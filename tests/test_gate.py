@@ -8,20 +8,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safescale.analysis import gate
+from safescale.analysis import riskcoverage
 from safescale.analysis.gate import (
     RISKS,
     SIGNALS,
-    aurc,
     bootstrap_counts,
-    bootstrap_gate,
-    coverage_at_risk,
-    excess_aurc,
     gate_condition_contrasts,
     gate_curves,
     gate_errors,
     gate_signal_contrasts,
     gate_table,
+)
+from safescale.analysis.riskcoverage import (
+    aurc,
+    bootstrap_gate,
+    coverage_at_risk,
+    excess_aurc,
     optimal_aurc,
     risk_at_coverage,
     risk_coverage_curve,
@@ -203,7 +205,7 @@ def test_matrix_and_sort_paths_agree(monkeypatch):
     counts = bootstrap_counts(300, B=50, seed=9)
     small = bootstrap_gate(conf, err, counts, target=0.1)
     curve_small = risk_coverage_curve(conf, err)
-    monkeypatch.setattr(gate, "_MATMUL_LIMIT", 0)
+    monkeypatch.setattr(riskcoverage, "_MATMUL_LIMIT", 0)
     large = bootstrap_gate(conf, err, counts, target=0.1)
     pd.testing.assert_frame_equal(curve_small, risk_coverage_curve(conf, err))
     for key, values in small.items():
