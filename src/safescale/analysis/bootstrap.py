@@ -49,6 +49,12 @@ def resample_weights(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=B * n).reshape(B, n).astype(float)
 
 
+def resample_counts(n: int, B: int = DEFAULT_B, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """The (B x n) resampling counts every bootstrap of the project draws (metrics, paired
+    contrasts, the safety gate): same (n, B, seed), same counts, so all of them pair."""
+    return resample_weights(resample_indices(n, B, seed), n)
+
+
 @dataclass(frozen=True)
 class Replicates:
     """Point estimates and bootstrap replicates of every metric of every cell."""
@@ -71,7 +77,7 @@ def bootstrap_replicates(
     """Evaluate all metrics on the original data and on B shared resamples."""
     panel = build_panel(tidy)
     n = len(panel.question_ids)
-    weights = resample_weights(resample_indices(n, B, seed), n)
+    weights = resample_counts(n, B, seed)
     point = {name: values[0] for name, values in evaluate(panel, np.ones((1, n))).items()}
     keys = zip(panel.cells["model"], panel.cells["condition"], strict=True)
     columns = {(str(m), str(c)): i for i, (m, c) in enumerate(keys)}

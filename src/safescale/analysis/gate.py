@@ -12,10 +12,12 @@ Conventions
 * ``error`` is a 0/1 vector over *all* questions of the cell. NULL answers
   (model abstentions) are answered-and-wrong for ``any_error`` and never a
   ``high_risk`` or ``unsafe`` error (:func:`gate_errors`).
-* Bootstrap: question-level resampling, ``rng.integers(0, n, size=(B, n))``
-  with ``rng = np.random.default_rng(seed)`` over the *sorted* union of
-  question ids of the table; every cell, signal and risk uses the same
-  indices, so all differences are paired.
+* Bootstrap: question-level resampling counts from
+  :func:`safescale.analysis.bootstrap.resample_counts` over the *sorted* union of
+  question ids of the table; every cell, signal and risk uses the same counts,
+  so all differences are paired (with the metrics' replicates too). A resampled
+  question that appears twice is tied with itself, so counts give exactly the
+  curve of the resampled data set.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from safescale.analysis.bootstrap import DEFAULT_B, DEFAULT_LEVEL, DEFAULT_SEED, resample_counts
 from safescale.analysis.riskcoverage import (
     DEFAULT_MATCHED_COVERAGE,
     DEFAULT_TARGET_RISK,
@@ -65,14 +68,11 @@ RISKS: dict[str, str] = {
     "unsafe": "unsafe",
 }
 
-DEFAULT_B = 1000
-DEFAULT_SEED = 42
-CI_LEVEL = 0.95
 
 CELL_KEYS: tuple[str, str] = ("model", "condition")
 
 
-def percentile_ci(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+def percentile_ci(values: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
     """Percentile bootstrap interval; NaN when there are no finite replicates."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -81,19 +81,6 @@ def percentile_ci(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, f
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
     return (float(lo), float(hi))
-
-
-def bootstrap_counts(n: int, B: int = DEFAULT_B, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """(B, n) resampling counts from ``rng.integers(0, n, size=(B, n))``.
-
-    Counts are equivalent to index resampling (duplicates share a confidence,
-    so they are tied and admitted together) and let one cumulative sum serve
-    all replicates.
-    """
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(B, n))
-    flat = idx + (np.arange(B) * n)[:, None]
-    return np.bincount(flat.ravel(), minlength=B * n).reshape(B, n).astype(float)
 
 
 def _p_boot(diff: np.ndarray) -> float:
@@ -177,7 +164,7 @@ def _evaluate(
         if r not in RISKS:
             raise KeyError(f"unknown risk kind {r!r}; choose from {sorted(RISKS)}")
     qindex = _question_index(tidy)
-    counts = bootstrap_counts(len(qindex), B, seed) if B > 0 else None
+    counts = resample_counts(len(qindex), B, seed) if B > 0 else None
     for (model, condition), cell in tidy.groupby(list(CELL_KEYS), sort=True):
         if keep is not None and condition not in keep:
             continue
