@@ -16,6 +16,7 @@ from scipy.stats import binomtest
 from safescale.analysis.bootstrap import (
     Contrast,
     bootstrap_metrics,
+    bootstrap_p_value,
     condition_contrasts,
     mcnemar_exact,
     mcnemar_vs_reference,
@@ -25,7 +26,6 @@ from safescale.analysis.bootstrap import (
     resample_indices,
     resample_weights,
     sc_vs_single_contrasts,
-    two_sided_p,
 )
 from safescale.analysis.labeling import label_predictions
 from safescale.analysis.metrics import MEAN_METRICS, METRIC_NAMES, compute_metrics
@@ -148,13 +148,22 @@ def test_percentile_interval_ignores_undefined_replicates() -> None:
 # --- paired differences ---------------------------------------------------------------
 
 
-def test_two_sided_p_by_hand() -> None:
-    assert two_sided_p(np.array([1.0, 2.0, 3.0, -1.0])) == 0.5
-    assert two_sided_p(np.array([-1.0, 0.0, 1.0, 2.0])) == 1.0
-    assert two_sided_p(np.array([0.1, 0.2, 0.3])) == 0.0
-    assert two_sided_p(np.zeros(5)) == 1.0
-    assert two_sided_p(np.array([np.nan, -1.0, -2.0, 1.0, np.nan])) == pytest.approx(2 / 3)
-    assert math.isnan(two_sided_p(np.array([np.nan])))
+def test_bootstrap_p_value_by_hand() -> None:
+    # p = min(1, 2 (k + 1) / (B + 1)), k = replicates on the rarer side of 0 (0 counts on both).
+    assert bootstrap_p_value(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(2 * 2 / 5)
+    assert bootstrap_p_value(np.array([-1.0, 0.0, 1.0, 2.0])) == 1.0
+    assert bootstrap_p_value(np.array([0.1, 0.2, 0.3])) == pytest.approx(2 * 1 / 4)
+    assert bootstrap_p_value(np.zeros(5)) == 1.0
+    assert bootstrap_p_value(np.array([np.nan, -1.0, -2.0, -3.0, 1.0, np.nan])) == pytest.approx(
+        2 * 2 / 5
+    )
+    assert math.isnan(bootstrap_p_value(np.array([np.nan])))
+
+
+def test_bootstrap_p_value_is_never_zero() -> None:
+    # Every replicate on one side: the smallest p the rule gives, 2 / (B + 1), not 0.
+    assert bootstrap_p_value(np.full(1000, 0.3)) == pytest.approx(2 / 1001)
+    assert bootstrap_p_value(-np.arange(1.0, 101.0)) == pytest.approx(2 / 101)
 
 
 def test_paired_difference_matches_direct_computation(tidy: pd.DataFrame) -> None:
@@ -172,8 +181,8 @@ def test_paired_difference_matches_direct_computation(tidy: pd.DataFrame) -> Non
     assert out["estimate"] == pytest.approx(hits("m0").mean() - hits("m2").mean(), abs=1e-12)
     assert out["ci_low"] == pytest.approx(np.percentile(diffs, 2.5), abs=1e-12)
     assert out["ci_high"] == pytest.approx(np.percentile(diffs, 97.5), abs=1e-12)
-    expected_p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
-    assert out["p_value"] == pytest.approx(expected_p)
+    rarer_side = min(np.sum(diffs <= 0), np.sum(diffs >= 0))
+    assert out["p_value"] == pytest.approx(min(1.0, 2 * (rarer_side + 1) / (500 + 1)))
 
 
 def test_pairing_removes_shared_noise() -> None:

@@ -203,16 +203,20 @@ def default_contrasts(
     ]
 
 
-def two_sided_p(diffs: np.ndarray) -> float:
-    """p = 2 * min(P(diff <= 0), P(diff >= 0)) over defined replicates, capped at 1.
+def bootstrap_p_value(diffs: np.ndarray) -> float:
+    """Two-sided bootstrap p of "no difference", the one rule of every bootstrap test here.
 
-    The bootstrap's sign test of "no difference"; its resolution is 1/B, so 0
-    reads as p < 1/B. A difference that is exactly 0 everywhere gives 1.
+    p = min(1, 2 (k + 1) / (B + 1)), k = min(#{d <= 0}, #{d >= 0}) over the B defined
+    replicates: the observed data count as one more replicate on the rarer side, so p is
+    never 0 (at least 2 / (B + 1)). A difference exactly 0 everywhere gives 1; NaN when no
+    replicate is defined.
     """
-    diffs = diffs[~np.isnan(diffs)]
+    diffs = np.asarray(diffs, dtype=float)
+    diffs = diffs[np.isfinite(diffs)]
     if diffs.size == 0:
         return float("nan")
-    return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
+    k = min(np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0))
+    return float(min(1.0, 2 * (k + 1) / (diffs.size + 1)))
 
 
 def _side(reps: Replicates, metric: str, cells: Iterable[Cell]) -> tuple[float, np.ndarray]:
@@ -256,7 +260,7 @@ def paired_differences(
                 "estimate": point_a - point_b,
                 "ci_low": float(low),
                 "ci_high": float(high),
-                "p_value": two_sided_p(diffs),
+                "p_value": bootstrap_p_value(diffs),
                 "n_replicates": int(np.count_nonzero(~np.isnan(diffs))),
             }
         )

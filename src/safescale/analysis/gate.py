@@ -28,7 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from safescale.analysis.bootstrap import DEFAULT_B, DEFAULT_LEVEL, DEFAULT_SEED, resample_counts
+from safescale.analysis.bootstrap import (
+    DEFAULT_B,
+    DEFAULT_LEVEL,
+    DEFAULT_SEED,
+    bootstrap_p_value,
+    resample_counts,
+)
 from safescale.analysis.riskcoverage import (
     DEFAULT_MATCHED_COVERAGE,
     DEFAULT_TARGET_RISK,
@@ -81,14 +87,6 @@ def percentile_ci(values: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[flo
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
     return (float(lo), float(hi))
-
-
-def _p_boot(diff: np.ndarray) -> float:
-    """Two-sided bootstrap p-value: twice the smaller tail share around 0, capped at 1."""
-    diff = diff[np.isfinite(diff)]
-    if diff.size == 0:
-        return np.nan
-    return float(min(1.0, 2.0 * min(np.mean(diff <= 0), np.mean(diff >= 0))))
 
 
 # --------------------------------------------------------------------------
@@ -368,7 +366,7 @@ def _diff_summary(name: str, ra: _CellResult, rb: _CellResult, key: str) -> dict
         return {name: est, f"{name}_lo": np.nan, f"{name}_hi": np.nan, f"{name}_p": np.nan}
     diff = ra.boot[key] - rb.boot[key]
     lo, hi = percentile_ci(diff)
-    return {name: est, f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_p": _p_boot(diff)}
+    return {name: est, f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_p": bootstrap_p_value(diff)}
 
 
 def gate_condition_contrasts(
