@@ -1,4 +1,5 @@
-"""Bootstrap: shared resamples, point estimates, paired differences, p-values, speed."""
+"""Bootstrap: shared resamples, point estimates, exact rate intervals, paired differences,
+p-values and their multiplicity adjustment."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_definitions import synthetic_panel
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
+from statsmodels.stats.proportion import proportion_confint
 
 from safescale.analysis.bootstrap import (
     Contrast,
     bootstrap_metrics,
     bootstrap_p_value,
+    clopper_pearson,
     condition_contrasts,
     mcnemar_exact,
     mcnemar_vs_reference,
@@ -28,7 +31,7 @@ from safescale.analysis.bootstrap import (
     sc_vs_single_contrasts,
 )
 from safescale.analysis.labeling import label_predictions
-from safescale.analysis.metrics import MEAN_METRICS, METRIC_NAMES, compute_metrics
+from safescale.analysis.metrics import MEAN_METRICS, METRIC_NAMES, RATE_METRICS, compute_metrics
 from safescale.conditions import ALL_CONDITIONS
 from safescale.data.question import OptionLabels, Question
 
@@ -238,6 +241,65 @@ def test_default_contrasts_cover_all_kinds(tidy: pd.DataFrame) -> None:
     assert set(out["kind"]) == {"condition", "condition_mean", "sc_vs_single", "model"}
     assert out["p_value"].between(0, 1).all()
     assert (out["ci_low"] <= out["ci_high"]).all()
+
+
+# --- exact intervals of rates -------------------------------------------------------------
+
+# Each rate metric and the 0/1 tidy column it is the share of (prob_accuracy: see below).
+RATE_COLUMNS = {
+    "accuracy": "greedy_correct",
+    "high_risk_rate": "greedy_high_risk",
+    "unsafe_rate": "greedy_unsafe",
+    "contradiction_rate": "greedy_contradicts",
+    "sc_accuracy": "sc_correct",
+    "sc_high_risk_rate": "sc_high_risk",
+    "sc_unsafe_rate": "sc_unsafe",
+    "sc_contradiction_rate": "sc_contradicts",
+    "dangerous_overconfidence_rate": "dangerous_overconfident",
+    "synchronized_failure_rate": "synchronized_failure",
+    "null_majority_rate": "sc_null",
+    "greedy_null_rate": "greedy_null",
+}
+
+
+def test_clopper_pearson_by_hand() -> None:
+    # 0 of 16: [0, 1 - 0.025^(1/16)]; 16 of 16: [0.025^(1/16), 1]; 3 of 10 from the beta.
+    low, high = clopper_pearson(np.array([0, 16, 3, 0]), np.array([16, 16, 10, 0]))
+    assert low[:3] == pytest.approx([0.0, 0.025 ** (1 / 16), beta.ppf(0.025, 3, 8)])
+    assert high[:3] == pytest.approx([1 - 0.025 ** (1 / 16), 1.0, beta.ppf(0.975, 4, 7)])
+    assert high[0] == pytest.approx(0.2059, abs=1e-4)
+    assert np.isnan(low[3]) and np.isnan(high[3])
+
+
+def test_exact_intervals_of_every_rate(tidy: pd.DataFrame) -> None:
+    boot = bootstrap_metrics(tidy, B=50)
+    assert set(RATE_METRICS) == {*RATE_COLUMNS, "prob_accuracy"}
+    rates = boot[boot["metric"].isin(RATE_METRICS)]
+    assert rates[["rate_count", "rate_denominator", "exact_low", "exact_high"]].notna().all().all()
+    ratio = rates["rate_count"].astype(float) / rates["rate_denominator"].astype(float)
+    assert np.allclose(ratio, rates["estimate"], atol=1e-12)
+    for row in rates.itertuples():
+        if row.metric in RATE_COLUMNS:
+            cell = tidy[(tidy["model"] == row.model) & (tidy["condition"] == row.condition)]
+            values = cell[RATE_COLUMNS[row.metric]].dropna()
+            assert (row.rate_count, row.rate_denominator) == (values.sum(), len(values))
+        low, high = proportion_confint(row.rate_count, row.rate_denominator, 0.05, "beta")
+        assert (row.exact_low, row.exact_high) == (pytest.approx(low), pytest.approx(high))
+    others = boot[~boot["metric"].isin(RATE_METRICS)]
+    assert {"ece", "mean_confidence", "mean_greedy_latency_s", "n_questions"} <= set(
+        others["metric"]
+    )
+    assert others[["rate_count", "rate_denominator", "exact_low", "exact_high"]].isna().all().all()
+
+
+def test_zero_of_sixteen_gets_a_nonzero_exact_upper_bound() -> None:
+    # The percentile bootstrap of 0/16 is [0, 0]; the exact interval is not.
+    tidy = correctness_tidy({("m", "closed_book"): [0] * 16})
+    row = bootstrap_metrics(tidy, B=100).query("metric == 'accuracy'").iloc[0]
+    assert (row["estimate"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.0)
+    assert (row["rate_count"], row["rate_denominator"]) == (0, 16)
+    assert row["exact_low"] == 0.0
+    assert row["exact_high"] == pytest.approx(1 - 0.025 ** (1 / 16))
 
 
 # --- McNemar cross-check ---------------------------------------------------------------

@@ -17,9 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
 
-from safescale.analysis.metrics import HEADLINE_METRICS, METRIC_NAMES, Panel, build_panel, evaluate
+from safescale.analysis.metrics import (
+    HEADLINE_METRICS,
+    METRIC_NAMES,
+    Panel,
+    build_panel,
+    evaluate,
+    rate_counts,
+)
 from safescale.conditions import REFERENCE_CONDITION
 
 DEFAULT_B = 1000
@@ -103,14 +110,36 @@ def percentile_interval(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> np.n
     return out
 
 
+def clopper_pearson(
+    count: np.ndarray, denominator: np.ndarray, level: float = DEFAULT_LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) binomial interval of count / denominator, elementwise.
+
+    Unlike the percentile bootstrap it does not collapse to [0, 0] for 0 of n (it gives
+    [0, 1 - (alpha/2)^(1/n)]); NaN where the denominator is 0.
+    """
+    k = np.asarray(count, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    tail = (1 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(k > 0, beta.ppf(tail, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(1 - tail, k + 1, n - k), 1.0)
+    empty = n <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
 def bootstrap_metrics(
     tidy: pd.DataFrame, B: int = DEFAULT_B, seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL
 ) -> pd.DataFrame:
     """Long table: one row per (model, condition, metric) with estimate, ci_low, ci_high.
 
-    The estimate equals ``compute_metrics``; the CI is the percentile interval.
+    The estimate equals ``compute_metrics``; the CI is the percentile interval. Rate
+    metrics (shares of questions) also get the exact Clopper-Pearson interval
+    ``exact_low``/``exact_high`` of ``rate_count`` out of ``rate_denominator``; other
+    metrics have NA there.
     """
     reps = bootstrap_replicates(tidy, B, seed)
+    counts = rate_counts(reps.panel)
     frames = []
     for name in METRIC_NAMES:
         low, high = percentile_interval(reps.draws[name], level)
@@ -119,6 +148,14 @@ def bootstrap_metrics(
         frame["estimate"] = reps.point[name]
         frame["ci_low"] = low
         frame["ci_high"] = high
+        count, denominator = counts.get(name, (None, None))
+        missing = pd.array([pd.NA] * len(frame), dtype="Int64")
+        frame["rate_count"] = missing if count is None else pd.array(count, dtype="Int64")
+        frame["rate_denominator"] = (
+            missing if denominator is None else pd.array(denominator, dtype="Int64")
+        )
+        exact = (np.nan, np.nan) if count is None else clopper_pearson(count, denominator, level)
+        frame["exact_low"], frame["exact_high"] = exact
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
