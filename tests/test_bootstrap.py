@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_definitions import synthetic_panel
 from scipy.stats import beta, binomtest
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from safescale.analysis.bootstrap import (
@@ -302,6 +303,27 @@ def test_zero_of_sixteen_gets_a_nonzero_exact_upper_bound() -> None:
     assert row["exact_high"] == pytest.approx(1 - 0.025 ** (1 / 16))
 
 
+# --- multiplicity ---------------------------------------------------------------------------
+
+
+def test_paired_p_values_are_adjusted_per_kind_and_metric(tidy: pd.DataFrame) -> None:
+    out = paired_differences(tidy, B=50)
+    families = out.groupby(["kind", "metric_a"])
+    assert families.ngroups > 1
+    for _, family in families:
+        for column, method in (("p_holm", "holm"), ("p_bh", "fdr_bh")):
+            expected = multipletests(family["p_value"], method=method)[1]
+            np.testing.assert_allclose(family[column], expected)
+    assert (out["p_holm"] >= out["p_value"]).all() and (out["p_bh"] >= out["p_value"]).all()
+
+
+def test_mcnemar_p_values_are_adjusted_over_the_table(tidy: pd.DataFrame) -> None:
+    out = mcnemar_vs_reference(tidy)
+    assert len(out) > 1
+    np.testing.assert_allclose(out["p_holm"], multipletests(out["p_exact"], method="holm")[1])
+    np.testing.assert_allclose(out["p_bh"], multipletests(out["p_exact"], method="fdr_bh")[1])
+
+
 # --- McNemar cross-check ---------------------------------------------------------------
 
 
@@ -347,6 +369,8 @@ def test_mcnemar_table_pairs_each_condition_with_the_reference() -> None:
         "only_reference_correct",
         "only_condition_correct",
         "p_exact",
+        "p_holm",
+        "p_bh",
     ]
     got = out.set_index("condition")
     assert set(out.model) == {"m1"} and set(got.index) == {"clean_evidence", "standard_rag"}

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from statsmodels.stats.multitest import multipletests
 
 from safescale.analysis import riskcoverage
 from safescale.analysis.bootstrap import resample_counts, resample_indices
@@ -412,6 +413,21 @@ def test_signal_contrasts_pairing_and_sign():
     assert (pair["aurc_diff"] == pair["aurc_a"] - pair["aurc_b"]).all()
     # Same answer (greedy) for both: AURC and E-AURC differences coincide.
     assert np.allclose(pair["aurc_diff"], pair["e_aurc_diff"])
+    # (Nearly) every replicate favours the oracle: p near the rule's floor 2/(B+1), never 0.
+    assert pair["aurc_diff_p"].min() == pytest.approx(2 / 301)
+    assert (pair["aurc_diff_p"] < 0.05).all()
+
+
+def test_signal_contrast_p_values_are_adjusted_per_risk_kind():
+    out = gate_signal_contrasts(_make_tidy(), B=100, seed=3, risks=["any_error", "high_risk"])
+    columns = list(out.columns)
+    for name in ("aurc_diff", "e_aurc_diff"):
+        at = columns.index(f"{name}_p")
+        assert columns[at + 1 : at + 3] == [f"{name}_p_holm", f"{name}_p_bh"]
+        for _, family in out.groupby("risk_kind"):
+            for suffix, method in (("holm", "holm"), ("bh", "fdr_bh")):
+                expected = multipletests(family[f"{name}_p"], method=method)[1]
+                np.testing.assert_allclose(family[f"{name}_p_{suffix}"], expected)
 
 
 def test_condition_contrasts_gate_closes_gap():
@@ -452,4 +468,9 @@ def test_condition_contrasts_gate_closes_gap():
     assert row["gap_at_coverage"] == pytest.approx(-3 / 160)
     assert row["gap_change"] == pytest.approx(-3 / 160 - 0.18)
     assert row["gap_change_hi"] < 0
+    assert row["gap_change_p"] < 0.05
+    # One contrast per (risk kind, condition pair) here: a family of one is not adjusted.
+    for name in ("gap_ungated", "gap_at_coverage", "gap_change", "aurc_gap"):
+        assert 2 / 201 <= row[f"{name}_p"] <= 1
+        assert row[f"{name}_p_holm"] == row[f"{name}_p_bh"] == row[f"{name}_p"]
     assert row["gap_ungated_lo"] <= row["gap_ungated"] <= row["gap_ungated_hi"]

@@ -27,6 +27,7 @@ from safescale.analysis.metrics import (
     evaluate,
     rate_counts,
 )
+from safescale.analysis.multiplicity import add_adjusted
 from safescale.conditions import REFERENCE_CONDITION
 
 DEFAULT_B = 1000
@@ -36,6 +37,11 @@ DEFAULT_LEVEL = 0.95
 Cell = tuple[str, str]
 
 PAIRED_METRICS: tuple[str, ...] = HEADLINE_METRICS
+# Multiplicity families (Holm and BH adjust within each): the paired contrasts of one kind
+# (condition, condition_mean, sc_vs_single, model) and one metric; McNemar's tests are one
+# family (one metric, every condition vs the reference in every model).
+PAIRED_FAMILY: tuple[str, ...] = ("kind", "metric_a")
+MCNEMAR_FAMILY: tuple[str, ...] = ()
 SC_VS_SINGLE: tuple[tuple[str, str], ...] = (
     ("sc_accuracy", "accuracy"),
     ("sc_high_risk_rate", "high_risk_rate"),
@@ -275,7 +281,8 @@ def paired_differences(
     """Paired bootstrap of each contrast (default: ``default_contrasts``).
 
     Both sides are evaluated on the same resampled questions, so the spread of
-    the difference reflects only disagreement between the sides.
+    the difference reflects only disagreement between the sides. ``p_holm`` and
+    ``p_bh`` adjust ``p_value`` within each ``PAIRED_FAMILY``.
     """
     reps = bootstrap_replicates(tidy, B, seed)
     rows = []
@@ -301,7 +308,7 @@ def paired_differences(
                 "n_replicates": int(np.count_nonzero(~np.isnan(diffs))),
             }
         )
-    return pd.DataFrame(rows)
+    return add_adjusted(pd.DataFrame(rows), "p_value", PAIRED_FAMILY)
 
 
 def mcnemar_exact(
@@ -337,7 +344,8 @@ def mcnemar_vs_reference(tidy: pd.DataFrame) -> pd.DataFrame:
     """Exact McNemar of greedy accuracy, each condition vs the reference, per model.
 
     Questions are paired by id; a question missing an outcome in either condition
-    is left out of that pair.
+    is left out of that pair. ``p_holm`` and ``p_bh`` adjust ``p_exact`` over the
+    whole table (``MCNEMAR_FAMILY``).
     """
     rows = []
     for model, sub in tidy.groupby("model", observed=True):
@@ -351,4 +359,4 @@ def mcnemar_vs_reference(tidy: pd.DataFrame) -> pd.DataFrame:
             b, c, p = mcnemar_exact(pair[REFERENCE_CONDITION].to_numpy(), pair[cond].to_numpy())
             values = (model, cond, REFERENCE_CONDITION, b, c, p)
             rows.append(dict(zip(MCNEMAR_COLUMNS, values, strict=True)))
-    return pd.DataFrame(rows, columns=MCNEMAR_COLUMNS)
+    return add_adjusted(pd.DataFrame(rows, columns=MCNEMAR_COLUMNS), "p_exact", MCNEMAR_FAMILY)

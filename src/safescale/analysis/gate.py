@@ -35,6 +35,7 @@ from safescale.analysis.bootstrap import (
     bootstrap_p_value,
     resample_counts,
 )
+from safescale.analysis.multiplicity import add_adjusted
 from safescale.analysis.riskcoverage import (
     DEFAULT_MATCHED_COVERAGE,
     DEFAULT_TARGET_RISK,
@@ -76,6 +77,27 @@ RISKS: dict[str, str] = {
 
 
 CELL_KEYS: tuple[str, str] = ("model", "condition")
+
+# Multiplicity families: each p column is adjusted (Holm, BH) within one risk kind, over
+# models, conditions and signal pairs (signal contrasts) or over models and signals for
+# one condition pair (condition contrasts). Definitions: docs/METRICS.md.
+SIGNAL_CONTRAST_FAMILY: tuple[str, ...] = ("risk_kind",)
+CONDITION_CONTRAST_FAMILY: tuple[str, ...] = ("risk_kind", "condition_a", "condition_b")
+
+
+def _with_adjusted(
+    table: pd.DataFrame, quantities: Sequence[str], family: Sequence[str]
+) -> pd.DataFrame:
+    """``{q}_p_holm`` and ``{q}_p_bh`` right after each ``{q}_p``, adjusted per family."""
+    columns = list(table.columns)
+    for quantity in quantities:
+        p_column = f"{quantity}_p"
+        adjusted = add_adjusted(table, p_column, family)
+        at = columns.index(p_column) + 1
+        for method in ("holm", "bh"):
+            table[f"{p_column}_{method}"] = adjusted[f"p_{method}"]
+        columns[at:at] = [f"{p_column}_holm", f"{p_column}_bh"]
+    return table[columns]
 
 
 def percentile_ci(values: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
@@ -325,8 +347,9 @@ def gate_signal_contrasts(
     are available. AURC compares whole systems (answer + gate: the SC and
     greedy answers differ); E-AURC isolates ranking quality. Negative = a
     better. Columns: model, condition, risk_kind, signal_a, signal_b,
-    aurc_a, aurc_b, aurc_diff, aurc_diff_lo, aurc_diff_hi, aurc_diff_p,
-    e_aurc_diff, e_aurc_diff_lo, e_aurc_diff_hi, e_aurc_diff_p.
+    aurc_a, aurc_b, aurc_diff, aurc_diff_lo, aurc_diff_hi, aurc_diff_p (with
+    aurc_diff_p_holm, aurc_diff_p_bh over ``SIGNAL_CONTRAST_FAMILY``), and the
+    same for e_aurc_diff.
     """
     by_key: dict[tuple[str, str, str], dict[str, _CellResult]] = {}
     for res in _evaluate(tidy, B, seed, DEFAULT_TARGET_RISK, 1.0, None, risks):
@@ -357,7 +380,8 @@ def gate_signal_contrasts(
         "aurc_diff", "aurc_diff_lo", "aurc_diff_hi", "aurc_diff_p",
         "e_aurc_diff", "e_aurc_diff_lo", "e_aurc_diff_hi", "e_aurc_diff_p",
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    return _with_adjusted(table, ("aurc_diff", "e_aurc_diff"), SIGNAL_CONTRAST_FAMILY)
 
 
 def _diff_summary(name: str, ra: _CellResult, rb: _CellResult, key: str) -> dict[str, float]:
@@ -386,7 +410,8 @@ def gate_condition_contrasts(
     ``coverage`` of its questions (matched coverage, the primary measure);
     ``gap_change`` = gap_at_coverage - gap_ungated (negative: the gate
     narrows a positive gap); ``aurc_gap`` = AURC a - b (all coverages).
-    Each with a paired percentile CI.
+    Each with a paired percentile CI and bootstrap p (``_p``, with ``_p_holm`` and
+    ``_p_bh`` over ``CONDITION_CONTRAST_FAMILY``).
     """
     if not 0.0 < coverage <= 1.0:
         raise ValueError("coverage must be in (0, 1]")
@@ -426,11 +451,14 @@ def gate_condition_contrasts(
                 if ra.boot is not None and rb.boot is not None:
                     diff = np.asarray(fn(ra.boot)) - np.asarray(fn(rb.boot))
                     row[f"{name}_lo"], row[f"{name}_hi"] = percentile_ci(diff)
+                    row[f"{name}_p"] = bootstrap_p_value(diff)
                 else:
                     row[f"{name}_lo"], row[f"{name}_hi"] = np.nan, np.nan
+                    row[f"{name}_p"] = np.nan
             rows.append(row)
     columns = [
         "model", "signal", "risk_kind", "condition_a", "condition_b", "coverage",
         "risk_a_ungated", "risk_b_ungated", "risk_a_at_coverage", "risk_b_at_coverage",
-    ] + [f"{n}{s}" for n in derived for s in ("", "_lo", "_hi")]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
+    ] + [f"{n}{s}" for n in derived for s in ("", "_lo", "_hi", "_p")]  # fmt: skip
+    table = pd.DataFrame(rows, columns=columns)
+    return _with_adjusted(table, tuple(derived), CONDITION_CONTRAST_FAMILY)
