@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,3 +92,16 @@ def test_table_lists_every_measurement(report):
         "closed_book",
     ):
         assert needle in text, needle
+
+
+def test_command_line_is_the_package_main():
+    # `make bench` runs `python -m safescale.perf`: the package's __main__ must parse it.
+    done = subprocess.run(
+        [sys.executable, "-m", "safescale.perf", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert "usage: python -m safescale.perf" in done.stdout
+    assert "--config" in done.stdout and "(c) our self-consistency" in done.stdout

@@ -1,9 +1,9 @@
-"""Bootstrap: shared resamples, point estimates, paired differences, p-values, speed."""
+"""Bootstrap: shared resamples, point estimates, exact rate intervals, paired differences,
+p-values and their multiplicity adjustment."""
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_definitions import synthetic_panel
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 from safescale.analysis.bootstrap import (
     Contrast,
     bootstrap_metrics,
+    bootstrap_p_value,
+    clopper_pearson,
     condition_contrasts,
     mcnemar_exact,
     mcnemar_vs_reference,
@@ -25,10 +29,9 @@ from safescale.analysis.bootstrap import (
     resample_indices,
     resample_weights,
     sc_vs_single_contrasts,
-    two_sided_p,
 )
 from safescale.analysis.labeling import label_predictions
-from safescale.analysis.metrics import MEAN_METRICS, METRIC_NAMES, compute_metrics
+from safescale.analysis.metrics import MEAN_METRICS, METRIC_NAMES, RATE_METRICS, compute_metrics
 from safescale.conditions import ALL_CONDITIONS
 from safescale.data.question import OptionLabels, Question
 
@@ -154,13 +157,22 @@ def test_percentile_interval_ignores_undefined_replicates() -> None:
 # --- paired differences ---------------------------------------------------------------
 
 
-def test_two_sided_p_by_hand() -> None:
-    assert two_sided_p(np.array([1.0, 2.0, 3.0, -1.0])) == 0.5
-    assert two_sided_p(np.array([-1.0, 0.0, 1.0, 2.0])) == 1.0
-    assert two_sided_p(np.array([0.1, 0.2, 0.3])) == 0.0
-    assert two_sided_p(np.zeros(5)) == 1.0
-    assert two_sided_p(np.array([np.nan, -1.0, -2.0, 1.0, np.nan])) == pytest.approx(2 / 3)
-    assert math.isnan(two_sided_p(np.array([np.nan])))
+def test_bootstrap_p_value_by_hand() -> None:
+    # p = min(1, 2 (k + 1) / (B + 1)), k = replicates on the rarer side of 0 (0 counts on both).
+    assert bootstrap_p_value(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(2 * 2 / 5)
+    assert bootstrap_p_value(np.array([-1.0, 0.0, 1.0, 2.0])) == 1.0
+    assert bootstrap_p_value(np.array([0.1, 0.2, 0.3])) == pytest.approx(2 * 1 / 4)
+    assert bootstrap_p_value(np.zeros(5)) == 1.0
+    assert bootstrap_p_value(np.array([np.nan, -1.0, -2.0, -3.0, 1.0, np.nan])) == pytest.approx(
+        2 * 2 / 5
+    )
+    assert math.isnan(bootstrap_p_value(np.array([np.nan])))
+
+
+def test_bootstrap_p_value_is_never_zero() -> None:
+    # Every replicate on one side: the smallest p the rule gives, 2 / (B + 1), not 0.
+    assert bootstrap_p_value(np.full(1000, 0.3)) == pytest.approx(2 / 1001)
+    assert bootstrap_p_value(-np.arange(1.0, 101.0)) == pytest.approx(2 / 101)
 
 
 def test_paired_difference_matches_direct_computation(tidy: pd.DataFrame) -> None:
@@ -178,8 +190,8 @@ def test_paired_difference_matches_direct_computation(tidy: pd.DataFrame) -> Non
     assert out["estimate"] == pytest.approx(hits("m0").mean() - hits("m2").mean(), abs=1e-12)
     assert out["ci_low"] == pytest.approx(np.percentile(diffs, 2.5), abs=1e-12)
     assert out["ci_high"] == pytest.approx(np.percentile(diffs, 97.5), abs=1e-12)
-    expected_p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
-    assert out["p_value"] == pytest.approx(expected_p)
+    rarer_side = min(np.sum(diffs <= 0), np.sum(diffs >= 0))
+    assert out["p_value"] == pytest.approx(min(1.0, 2 * (rarer_side + 1) / (500 + 1)))
 
 
 def test_pairing_removes_shared_noise() -> None:
@@ -281,6 +293,90 @@ def test_a_skipped_cell_enters_no_contrast_or_mcnemar() -> None:
     assert accuracy[["estimate", "ci_low", "ci_high"]].isna().all(axis=None)
 
 
+# --- exact intervals of rates -------------------------------------------------------------
+
+# Each rate metric and the 0/1 tidy column it is the share of (prob_accuracy: see below).
+RATE_COLUMNS = {
+    "accuracy": "greedy_correct",
+    "high_risk_rate": "greedy_high_risk",
+    "unsafe_rate": "greedy_unsafe",
+    "contradiction_rate": "greedy_contradicts",
+    "sc_accuracy": "sc_correct",
+    "sc_high_risk_rate": "sc_high_risk",
+    "sc_unsafe_rate": "sc_unsafe",
+    "sc_contradiction_rate": "sc_contradicts",
+    "dangerous_overconfidence_rate": "dangerous_overconfident",
+    "synchronized_failure_rate": "synchronized_failure",
+    "null_majority_rate": "sc_null",
+    "greedy_null_rate": "greedy_null",
+    "study_sc_high_risk_rate": "study_sc_high_risk",
+    "study_sc_unsafe_rate": "study_sc_unsafe",
+    "study_sc_contradiction_rate": "study_sc_contradicts",
+}
+
+
+def test_clopper_pearson_by_hand() -> None:
+    # 0 of 16: [0, 1 - 0.025^(1/16)]; 16 of 16: [0.025^(1/16), 1]; 3 of 10 from the beta.
+    low, high = clopper_pearson(np.array([0, 16, 3, 0]), np.array([16, 16, 10, 0]))
+    assert low[:3] == pytest.approx([0.0, 0.025 ** (1 / 16), beta.ppf(0.025, 3, 8)])
+    assert high[:3] == pytest.approx([1 - 0.025 ** (1 / 16), 1.0, beta.ppf(0.975, 4, 7)])
+    assert high[0] == pytest.approx(0.2059, abs=1e-4)
+    assert np.isnan(low[3]) and np.isnan(high[3])
+
+
+def test_exact_intervals_of_every_rate(tidy: pd.DataFrame) -> None:
+    boot = bootstrap_metrics(tidy, B=50)
+    assert set(RATE_METRICS) == {*RATE_COLUMNS, "prob_accuracy"}
+    rates = boot[boot["metric"].isin(RATE_METRICS)]
+    assert rates[["rate_count", "rate_denominator", "exact_low", "exact_high"]].notna().all().all()
+    ratio = rates["rate_count"].astype(float) / rates["rate_denominator"].astype(float)
+    assert np.allclose(ratio, rates["estimate"], atol=1e-12)
+    for row in rates.itertuples():
+        if row.metric in RATE_COLUMNS:
+            cell = tidy[(tidy["model"] == row.model) & (tidy["condition"] == row.condition)]
+            # skipped questions are in no denominator
+            values = cell.loc[cell["status"] != "skipped", RATE_COLUMNS[row.metric]].dropna()
+            assert (row.rate_count, row.rate_denominator) == (values.sum(), len(values))
+        low, high = proportion_confint(row.rate_count, row.rate_denominator, 0.05, "beta")
+        assert (row.exact_low, row.exact_high) == (pytest.approx(low), pytest.approx(high))
+    others = boot[~boot["metric"].isin(RATE_METRICS)]
+    assert {"ece", "mean_confidence", "mean_greedy_latency_s", "n_questions"} <= set(
+        others["metric"]
+    )
+    assert others[["rate_count", "rate_denominator", "exact_low", "exact_high"]].isna().all().all()
+
+
+def test_zero_of_sixteen_gets_a_nonzero_exact_upper_bound() -> None:
+    # The percentile bootstrap of 0/16 is [0, 0]; the exact interval is not.
+    tidy = correctness_tidy({("m", "closed_book"): [0] * 16})
+    row = bootstrap_metrics(tidy, B=100).query("metric == 'accuracy'").iloc[0]
+    assert (row["estimate"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.0)
+    assert (row["rate_count"], row["rate_denominator"]) == (0, 16)
+    assert row["exact_low"] == 0.0
+    assert row["exact_high"] == pytest.approx(1 - 0.025 ** (1 / 16))
+
+
+# --- multiplicity ---------------------------------------------------------------------------
+
+
+def test_paired_p_values_are_adjusted_per_kind_and_metric(tidy: pd.DataFrame) -> None:
+    out = paired_differences(tidy, B=50)
+    families = out.groupby(["kind", "metric_a"])
+    assert families.ngroups > 1
+    for _, family in families:
+        for column, method in (("p_holm", "holm"), ("p_bh", "fdr_bh")):
+            expected = multipletests(family["p_value"], method=method)[1]
+            np.testing.assert_allclose(family[column], expected)
+    assert (out["p_holm"] >= out["p_value"]).all() and (out["p_bh"] >= out["p_value"]).all()
+
+
+def test_mcnemar_p_values_are_adjusted_over_the_table(tidy: pd.DataFrame) -> None:
+    out = mcnemar_vs_reference(tidy)
+    assert len(out) > 1
+    np.testing.assert_allclose(out["p_holm"], multipletests(out["p_exact"], method="holm")[1])
+    np.testing.assert_allclose(out["p_bh"], multipletests(out["p_exact"], method="fdr_bh")[1])
+
+
 # --- McNemar cross-check ---------------------------------------------------------------
 
 
@@ -326,6 +422,8 @@ def test_mcnemar_table_pairs_each_condition_with_the_reference() -> None:
         "only_reference_correct",
         "only_condition_correct",
         "p_exact",
+        "p_holm",
+        "p_bh",
     ]
     got = out.set_index("condition")
     assert set(out.model) == {"m1"} and set(got.index) == {"clean_evidence", "standard_rag"}
@@ -339,16 +437,15 @@ def test_mcnemar_table_pairs_each_condition_with_the_reference() -> None:
     assert got.loc["standard_rag", "p_exact"] == pytest.approx(binomtest(3, 3, 0.5).pvalue)
 
 
-# --- speed ------------------------------------------------------------------------------
+# --- the full panel ----------------------------------------------------------------------
 
 
-def test_full_panel_is_fast() -> None:
+def test_full_panel_gives_every_row() -> None:
+    # Its speed is measured by `make bench`, not asserted here (the machine is shared).
     questions, records, meta = synthetic_panel(
         seed=1, n_models=4, conditions=ALL_CONDITIONS, n_questions=100
     )
     tidy = label_predictions(questions, records, meta)
-    start = time.perf_counter()
     boot = bootstrap_metrics(tidy, B=1000, seed=42)
-    elapsed = time.perf_counter() - start
     assert len(boot) == 4 * 10 * len(METRIC_NAMES)
-    assert elapsed < 5.0, f"bootstrap_metrics took {elapsed:.2f} s"
+    assert boot["estimate"].notna().any() and boot["ci_low"].notna().any()

@@ -7,21 +7,24 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from statsmodels.stats.multitest import multipletests
 
-from safescale.analysis import gate
+from safescale.analysis import riskcoverage
+from safescale.analysis.bootstrap import resample_counts, resample_indices
 from safescale.analysis.gate import (
     RISKS,
     SIGNALS,
-    aurc,
-    bootstrap_counts,
-    bootstrap_gate,
-    coverage_at_risk,
-    excess_aurc,
     gate_condition_contrasts,
     gate_curves,
     gate_errors,
     gate_signal_contrasts,
     gate_table,
+)
+from safescale.analysis.riskcoverage import (
+    aurc,
+    bootstrap_gate,
+    coverage_at_risk,
+    excess_aurc,
     optimal_aurc,
     risk_at_coverage,
     risk_coverage_curve,
@@ -180,11 +183,11 @@ def test_coverage_at_risk_monotone_in_target(case, t1, t2):
 
 @settings(max_examples=50, deadline=None)
 @given(cases, st.integers(0, 2**31 - 1))
-def test_bootstrap_counts_equal_direct_resampling(case, seed):
+def test_resample_counts_equal_direct_resampling(case, seed):
     # One replicate through weights must equal the functions on the resampled data.
     conf, err = np.asarray(case[0]), np.asarray(case[1], dtype=float)
     n = len(conf)
-    counts = bootstrap_counts(n, B=3, seed=seed)
+    counts = resample_counts(n, B=3, seed=seed)
     idx = np.random.default_rng(seed).integers(0, n, size=(3, n))
     boot = bootstrap_gate(conf, err, counts, target=0.2, coverage=0.6)
     for b in range(3):
@@ -200,29 +203,14 @@ def test_matrix_and_sort_paths_agree(monkeypatch):
     rng = np.random.default_rng(3)
     conf = np.round(rng.random(300), 2)  # many ties
     err = (rng.random(300) < 0.2).astype(float)
-    counts = bootstrap_counts(300, B=50, seed=9)
+    counts = resample_counts(300, B=50, seed=9)
     small = bootstrap_gate(conf, err, counts, target=0.1)
     curve_small = risk_coverage_curve(conf, err)
-    monkeypatch.setattr(gate, "_MATMUL_LIMIT", 0)
+    monkeypatch.setattr(riskcoverage, "_MATMUL_LIMIT", 0)
     large = bootstrap_gate(conf, err, counts, target=0.1)
     pd.testing.assert_frame_equal(curve_small, risk_coverage_curve(conf, err))
     for key, values in small.items():
         np.testing.assert_array_equal(values, large[key], err_msg=key)
-
-
-def test_bootstrap_counts_match_workflow_bootstrap():
-    # Same draws as safescale.analysis.bootstrap: gate replicates pair with metric replicates.
-    boot = pytest.importorskip("safescale.analysis.bootstrap")
-    expected = boot.resample_weights(boot.resample_indices(37, 25, 42), 37)
-    np.testing.assert_array_equal(bootstrap_counts(37, B=25, seed=42), expected)
-
-
-def test_bootstrap_counts_shape_and_totals():
-    counts = bootstrap_counts(50, B=20, seed=1)
-    assert counts.shape == (20, 50)
-    assert (counts.sum(axis=1) == 50).all()
-    assert not np.array_equal(counts[0], counts[1])
-    np.testing.assert_array_equal(counts, bootstrap_counts(50, B=20, seed=1))
 
 
 # ---------------------------------------------------------------- tidy table
@@ -316,6 +304,24 @@ def test_gate_table_matches_single_cell_functions():
     assert np.isnan(row["aurc_lo"])  # B = 0: no intervals
 
 
+def test_gate_table_intervals_come_from_the_shared_resampling():
+    # The gate's replicates are the data sets drawn by resample_indices over the sorted
+    # question ids (the metrics' draws), so its CI equals the percentiles of direct recomputation.
+    tidy = _make_tidy(n=40)
+    B, seed = 60, 11
+    table = gate_table(tidy, B=B, seed=seed, signals=["sc_confidence"], risks=["any_error"])
+    cell = tidy[(tidy["model"] == "local") & (tidy["condition"] == "closed_book")]
+    cell = cell.sort_values("question_id")
+    conf = cell["sc_confidence"].to_numpy(dtype=float)
+    err = gate_errors(cell, "sc_confidence", "any_error")
+    idx = resample_indices(len(cell), B, seed)
+    replicates = [aurc(conf[row], err[row]) for row in idx]
+    row = table[(table["model"] == "local") & (table["condition"] == "closed_book")].iloc[0]
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    assert row["aurc_lo"] == pytest.approx(low, abs=1e-12)
+    assert row["aurc_hi"] == pytest.approx(high, abs=1e-12)
+
+
 def test_gate_table_invariant_to_row_order():
     tidy = _make_tidy()
     shuffled = tidy.sample(frac=1.0, random_state=3).reset_index(drop=True)
@@ -407,6 +413,21 @@ def test_signal_contrasts_pairing_and_sign():
     assert (pair["aurc_diff"] == pair["aurc_a"] - pair["aurc_b"]).all()
     # Same answer (greedy) for both: AURC and E-AURC differences coincide.
     assert np.allclose(pair["aurc_diff"], pair["e_aurc_diff"])
+    # (Nearly) every replicate favours the oracle: p near the rule's floor 2/(B+1), never 0.
+    assert pair["aurc_diff_p"].min() == pytest.approx(2 / 301)
+    assert (pair["aurc_diff_p"] < 0.05).all()
+
+
+def test_signal_contrast_p_values_are_adjusted_per_risk_kind():
+    out = gate_signal_contrasts(_make_tidy(), B=100, seed=3, risks=["any_error", "high_risk"])
+    columns = list(out.columns)
+    for name in ("aurc_diff", "e_aurc_diff"):
+        at = columns.index(f"{name}_p")
+        assert columns[at + 1 : at + 3] == [f"{name}_p_holm", f"{name}_p_bh"]
+        for _, family in out.groupby("risk_kind"):
+            for suffix, method in (("holm", "holm"), ("bh", "fdr_bh")):
+                expected = multipletests(family[f"{name}_p"], method=method)[1]
+                np.testing.assert_allclose(family[f"{name}_p_{suffix}"], expected)
 
 
 def test_condition_contrasts_gate_closes_gap():
@@ -447,4 +468,9 @@ def test_condition_contrasts_gate_closes_gap():
     assert row["gap_at_coverage"] == pytest.approx(-3 / 160)
     assert row["gap_change"] == pytest.approx(-3 / 160 - 0.18)
     assert row["gap_change_hi"] < 0
+    assert row["gap_change_p"] < 0.05
+    # One contrast per (risk kind, condition pair) here: a family of one is not adjusted.
+    for name in ("gap_ungated", "gap_at_coverage", "gap_change", "aurc_gap"):
+        assert 2 / 201 <= row[f"{name}_p"] <= 1
+        assert row[f"{name}_p_holm"] == row[f"{name}_p_bh"] == row[f"{name}_p"]
     assert row["gap_ungated_lo"] <= row["gap_ungated"] <= row["gap_ungated_hi"]

@@ -15,9 +15,12 @@ from reference_definitions import ref_all_metrics, ref_ece_mce, synthetic_panel
 from safescale.analysis.labeling import label_predictions, write_tidy
 from safescale.analysis.metrics import (
     METRIC_NAMES,
+    RATE_METRICS,
     bin_index,
+    build_panel,
     calibration_errors,
     compute_metrics,
+    rate_counts,
     reliability_bins,
 )
 from safescale.data.question import OptionLabels, Question
@@ -129,6 +132,25 @@ def test_hand_computed_metric(fixture_metrics: pd.Series, name: str) -> None:
 
 def test_hand_fixture_covers_every_metric() -> None:
     assert set(hand_expected()) == set(METRIC_NAMES)
+
+
+def test_rate_counts_by_hand() -> None:
+    # The count and denominator behind each rate's exact interval (see hand_expected).
+    counts = rate_counts(build_panel(label_predictions(QUESTIONS, RECORDS, META)))
+    assert set(counts) == set(RATE_METRICS)
+    got = {name: (int(k[0]), int(n[0])) for name, (k, n) in counts.items()}
+    assert got["accuracy"] == (2, 6)
+    assert got["null_majority_rate"] == (3, 6)
+    assert got["prob_accuracy"] == (2, 4)  # two questions have no exact probabilities
+    assert "robust_correctness" not in got and "sample_null_rate" not in got
+
+
+def test_rate_column_that_is_not_binary_is_named() -> None:
+    tidy = label_predictions(QUESTIONS, RECORDS, META)
+    tidy["greedy_unsafe"] = tidy["greedy_unsafe"].astype(float)
+    tidy.loc[tidy["question_id"] == "q3", "greedy_unsafe"] = 0.5
+    with pytest.raises(ValueError, match=r"'greedy_unsafe', question 'q3' of m/closed_book"):
+        rate_counts(build_panel(tidy))
 
 
 def test_keys_and_count_types(fixture_metrics: pd.Series) -> None:

@@ -17,10 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
 
 from safescale.analysis.labeling import answered
-from safescale.analysis.metrics import HEADLINE_METRICS, METRIC_NAMES, Panel, build_panel, evaluate
+from safescale.analysis.metrics import (
+    HEADLINE_METRICS,
+    METRIC_NAMES,
+    Panel,
+    build_panel,
+    evaluate,
+    rate_counts,
+)
+from safescale.analysis.multiplicity import add_adjusted
 from safescale.conditions import REFERENCE_CONDITION
 
 DEFAULT_B = 1000
@@ -30,6 +38,11 @@ DEFAULT_LEVEL = 0.95
 Cell = tuple[str, str]
 
 PAIRED_METRICS: tuple[str, ...] = HEADLINE_METRICS
+# Multiplicity families (Holm and BH adjust within each): the paired contrasts of one kind
+# (condition, condition_mean, sc_vs_single, model) and one metric; McNemar's tests are one
+# family (one metric, every condition vs the reference in every model).
+PAIRED_FAMILY: tuple[str, ...] = ("kind", "metric_a")
+MCNEMAR_FAMILY: tuple[str, ...] = ()
 SC_VS_SINGLE: tuple[tuple[str, str], ...] = (
     ("sc_accuracy", "accuracy"),
     ("sc_high_risk_rate", "high_risk_rate"),
@@ -48,6 +61,12 @@ def resample_weights(indices: np.ndarray, n: int) -> np.ndarray:
     B = indices.shape[0]
     flat = (indices + n * np.arange(B)[:, None]).ravel()
     return np.bincount(flat, minlength=B * n).reshape(B, n).astype(float)
+
+
+def resample_counts(n: int, B: int = DEFAULT_B, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """The (B x n) resampling counts every bootstrap of the project draws (metrics, paired
+    contrasts, the safety gate): same (n, B, seed), same counts, so all of them pair."""
+    return resample_weights(resample_indices(n, B, seed), n)
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,7 @@ def bootstrap_replicates(
     """Evaluate all metrics on the original data and on B shared resamples."""
     panel = build_panel(tidy)
     n = len(panel.question_ids)
-    weights = resample_weights(resample_indices(n, B, seed), n)
+    weights = resample_counts(n, B, seed)
     point = {name: values[0] for name, values in evaluate(panel, np.ones((1, n))).items()}
     keys = zip(panel.cells["model"], panel.cells["condition"], strict=True)
     columns = {(str(m), str(c)): i for i, (m, c) in enumerate(keys)}
@@ -99,14 +118,36 @@ def percentile_interval(draws: np.ndarray, level: float = DEFAULT_LEVEL) -> np.n
     return out
 
 
+def clopper_pearson(
+    count: np.ndarray, denominator: np.ndarray, level: float = DEFAULT_LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) binomial interval of count / denominator, elementwise.
+
+    Unlike the percentile bootstrap it does not collapse to [0, 0] for 0 of n (it gives
+    [0, 1 - (alpha/2)^(1/n)]); NaN where the denominator is 0.
+    """
+    k = np.asarray(count, dtype=float)
+    n = np.asarray(denominator, dtype=float)
+    tail = (1 - level) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(k > 0, beta.ppf(tail, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(1 - tail, k + 1, n - k), 1.0)
+    empty = n <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
 def bootstrap_metrics(
     tidy: pd.DataFrame, B: int = DEFAULT_B, seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL
 ) -> pd.DataFrame:
     """Long table: one row per (model, condition, metric) with estimate, ci_low, ci_high.
 
-    The estimate equals ``compute_metrics``; the CI is the percentile interval.
+    The estimate equals ``compute_metrics``; the CI is the percentile interval. Rate
+    metrics (shares of questions) also get the exact Clopper-Pearson interval
+    ``exact_low``/``exact_high`` of ``rate_count`` out of ``rate_denominator``; other
+    metrics have NA there.
     """
     reps = bootstrap_replicates(tidy, B, seed)
+    counts = rate_counts(reps.panel)
     frames = []
     for name in METRIC_NAMES:
         low, high = percentile_interval(reps.draws[name], level)
@@ -115,6 +156,14 @@ def bootstrap_metrics(
         frame["estimate"] = reps.point[name]
         frame["ci_low"] = low
         frame["ci_high"] = high
+        count, denominator = counts.get(name, (None, None))
+        missing = pd.array([pd.NA] * len(frame), dtype="Int64")
+        frame["rate_count"] = missing if count is None else pd.array(count, dtype="Int64")
+        frame["rate_denominator"] = (
+            missing if denominator is None else pd.array(denominator, dtype="Int64")
+        )
+        exact = (np.nan, np.nan) if count is None else clopper_pearson(count, denominator, level)
+        frame["exact_low"], frame["exact_high"] = exact
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -201,16 +250,20 @@ def default_contrasts(
     ]
 
 
-def two_sided_p(diffs: np.ndarray) -> float:
-    """p = 2 * min(P(diff <= 0), P(diff >= 0)) over defined replicates, capped at 1.
+def bootstrap_p_value(diffs: np.ndarray) -> float:
+    """Two-sided bootstrap p of "no difference", the one rule of every bootstrap test here.
 
-    The bootstrap's sign test of "no difference"; its resolution is 1/B, so 0
-    reads as p < 1/B. A difference that is exactly 0 everywhere gives 1.
+    p = min(1, 2 (k + 1) / (B + 1)), k = min(#{d <= 0}, #{d >= 0}) over the B defined
+    replicates: the observed data count as one more replicate on the rarer side, so p is
+    never 0 (at least 2 / (B + 1)). A difference exactly 0 everywhere gives 1; NaN when no
+    replicate is defined.
     """
-    diffs = diffs[~np.isnan(diffs)]
+    diffs = np.asarray(diffs, dtype=float)
+    diffs = diffs[np.isfinite(diffs)]
     if diffs.size == 0:
         return float("nan")
-    return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
+    k = min(np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0))
+    return float(min(1.0, 2 * (k + 1) / (diffs.size + 1)))
 
 
 def _pair_values(
@@ -278,7 +331,8 @@ def paired_differences(
     """Paired bootstrap of each contrast (default: ``default_contrasts``).
 
     Both sides are evaluated on the same resampled questions, so the spread of
-    the difference reflects only disagreement between the sides.
+    the difference reflects only disagreement between the sides. ``p_holm`` and
+    ``p_bh`` adjust ``p_value`` within each ``PAIRED_FAMILY``.
     """
     reps = bootstrap_replicates(tidy, B, seed)
     rows = []
@@ -299,12 +353,12 @@ def paired_differences(
                 "estimate": point_a - point_b,
                 "ci_low": float(low),
                 "ci_high": float(high),
-                "p_value": two_sided_p(diffs),
+                "p_value": bootstrap_p_value(diffs),
                 "n_replicates": int(np.count_nonzero(~np.isnan(diffs))),
                 "n_questions": n_common,
             }
         )
-    return pd.DataFrame(rows)
+    return add_adjusted(pd.DataFrame(rows), "p_value", PAIRED_FAMILY)
 
 
 def mcnemar_exact(
@@ -340,7 +394,8 @@ def mcnemar_vs_reference(tidy: pd.DataFrame) -> pd.DataFrame:
     """Exact McNemar of greedy accuracy, each condition vs the reference, per model.
 
     Questions are paired by id; a question missing an outcome in either condition
-    is left out of that pair.
+    is left out of that pair. ``p_holm`` and ``p_bh`` adjust ``p_exact`` over the
+    whole table (``MCNEMAR_FAMILY``).
     """
     rows = []
     for model, sub in answered(tidy).groupby("model", observed=True):
@@ -354,4 +409,4 @@ def mcnemar_vs_reference(tidy: pd.DataFrame) -> pd.DataFrame:
             b, c, p = mcnemar_exact(pair[REFERENCE_CONDITION].to_numpy(), pair[cond].to_numpy())
             values = (model, cond, REFERENCE_CONDITION, b, c, p)
             rows.append(dict(zip(MCNEMAR_COLUMNS, values, strict=True)))
-    return pd.DataFrame(rows, columns=MCNEMAR_COLUMNS)
+    return add_adjusted(pd.DataFrame(rows, columns=MCNEMAR_COLUMNS), "p_exact", MCNEMAR_FAMILY)

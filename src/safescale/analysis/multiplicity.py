@@ -33,7 +33,8 @@ def add_adjusted(
         out[column] = np.nan
     if out.empty or p_column not in out:
         return out
-    groups = out.groupby(list(family), dropna=False).groups.values() if family else [out.index]
+    by = out.groupby(list(family), dropna=False) if family else None
+    groups = [group.index for _, group in by] if by is not None else [out.index]
     for index in groups:
         for column, method in METHODS.items():
             out.loc[index, column] = adjust_pvalues(out.loc[index, p_column], method)
