@@ -18,7 +18,13 @@ from safescale.analysis.ensembles import ensemble_table
 from safescale.analysis.gate import gate_curves, gate_table
 from safescale.analysis.labeling import PROB_COLUMNS, label_predictions
 from safescale.analysis.metrics import METRIC_NAMES, compute_metrics
-from safescale.report import plots
+from safescale.report.figures import (
+    accuracy_safety,
+    concentration,
+    confidence,
+    heatmaps,
+    style,
+)
 from safescale.scaling import (
     fit_scaling_slopes,
     model_metrics,
@@ -99,23 +105,23 @@ def realistic_keys() -> tuple[str, ...]:
 
 
 FIGURES: dict[str, Callable[[Panel, Path], None]] = {
-    "decoupling": lambda p, out: plots.plot_decoupling(p["metrics_ci"], out),
-    "decoupling_no_ci": lambda p, out: plots.plot_decoupling(p["metrics"], out),
-    "confidence_by_outcome": lambda p, out: plots.plot_confidence_by_outcome(p["tidy"], out),
-    "reliability": lambda p, out: plots.plot_reliability(p["tidy"], out),
-    "scaling": lambda p, out: plots.plot_scaling(p["scaling_metrics"], p["slopes"], out),
-    "variance": lambda p, out: plots.plot_variance_decomposition(p["variance"], out),
-    "heatmap_high_risk": lambda p, out: plots.plot_heatmap(p["metrics"], out),
-    "heatmap_accuracy": lambda p, out: plots.plot_heatmap(p["metrics"], out, metric="accuracy"),
-    "sc_transitions": lambda p, out: plots.plot_sc_transitions(p["tidy"], out),
-    "ensembles": lambda p, out: plots.plot_ensembles(p["ensembles"], p["metrics"], out),
-    "lorenz": lambda p, out: plots.plot_lorenz(p["tidy"], out),
-    "latency_accuracy": lambda p, out: plots.plot_latency_accuracy(p["metrics"], out),
-    "risk_coverage": lambda p, out: plots.plot_risk_coverage(p["curves"], out),
-    "risk_coverage_prob": lambda p, out: plots.plot_risk_coverage(
+    "decoupling": lambda p, out: accuracy_safety.plot_decoupling(p["metrics_ci"], out),
+    "decoupling_no_ci": lambda p, out: accuracy_safety.plot_decoupling(p["metrics"], out),
+    "confidence_by_outcome": lambda p, out: confidence.plot_confidence_by_outcome(p["tidy"], out),
+    "reliability": lambda p, out: confidence.plot_reliability(p["tidy"], out),
+    "scaling": lambda p, out: accuracy_safety.plot_scaling(p["scaling_metrics"], p["slopes"], out),
+    "variance": lambda p, out: accuracy_safety.plot_variance_decomposition(p["variance"], out),
+    "heatmap_high_risk": lambda p, out: heatmaps.plot_heatmap(p["metrics"], out),
+    "heatmap_accuracy": lambda p, out: heatmaps.plot_heatmap(p["metrics"], out, metric="accuracy"),
+    "sc_transitions": lambda p, out: confidence.plot_sc_transitions(p["tidy"], out),
+    "ensembles": lambda p, out: concentration.plot_ensembles(p["ensembles"], p["metrics"], out),
+    "lorenz": lambda p, out: concentration.plot_lorenz(p["tidy"], out),
+    "latency_accuracy": lambda p, out: accuracy_safety.plot_latency_accuracy(p["metrics"], out),
+    "risk_coverage": lambda p, out: confidence.plot_risk_coverage(p["curves"], out),
+    "risk_coverage_prob": lambda p, out: confidence.plot_risk_coverage(
         p["curves"], out, signal="prob_chosen", risk="any_error"
     ),
-    "aurc_heatmap": lambda p, out: plots.plot_aurc_heatmap(p["gate"], out),
+    "aurc_heatmap": lambda p, out: heatmaps.plot_aurc_heatmap(p["gate"], out),
 }
 BUILDERS: dict[str, Callable[[], Panel]] = {
     "realistic": realistic_panel,
@@ -157,21 +163,19 @@ def test_degenerate_panel_is_degenerate(panels: dict[str, Panel]) -> None:
 
 
 def test_family_palette_is_stable_and_distinct() -> None:
-    assert plots.FAMILY_COLORS["some-new-family"] == plots.family_color("some-new-family")
-    assert plots.FAMILY_MARKERS["x"] == plots.family_marker("x")
+    assert style.FAMILY_COLORS["some-new-family"] == style.family_color("some-new-family")
+    assert style.FAMILY_MARKERS["x"] == style.family_marker("x")
     known = ["Qwen2.5", "Qwen3", "Gemma-3", "MedGemma", "Llama-3.x", "gpt-oss", "DeepSeek"]
-    assert len({plots.FAMILY_COLORS[f] for f in known}) == len(known)
+    assert len({style.FAMILY_COLORS[f] for f in known}) == len(known)
     fams = [f"fam{i}" for i in range(7)]
-    colors = plots.family_colors(fams)
+    colors = style.family_colors(fams)
     assert len(set(colors.values())) == len(fams)
-    assert colors == plots.family_colors(reversed(fams))  # depends on the set only
-    assert len(set(plots.family_markers(fams).values())) == len(fams)
-    assert plots.family_colors(["Qwen3", *fams])["Qwen3"] == plots.family_color("Qwen3")
+    assert colors == style.family_colors(reversed(fams))  # depends on the set only
+    assert len(set(style.family_markers(fams).values())) == len(fams)
+    assert style.family_colors(["Qwen3", *fams])["Qwen3"] == style.family_color("Qwen3")
 
 
 def test_condition_colors_match_figures_module() -> None:
-    from safescale.report.style import CONDITION_COLORS
-
-    for condition, color in CONDITION_COLORS.items():
-        assert plots.condition_color(condition) == color
-    assert plots.condition_color("unknown_condition") == plots.condition_color("unknown_condition")
+    for condition, color in style.CONDITION_COLORS.items():
+        assert style.condition_color(condition) == color
+    assert style.condition_color("unknown_condition") == style.condition_color("unknown_condition")
