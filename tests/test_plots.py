@@ -16,6 +16,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -512,3 +513,20 @@ def test_family_colors_of_one_figure_are_distinct_and_order_free() -> None:
     assert colors == style.family_colors(reversed(fams))  # depends on the set only
     assert len(set(style.family_markers(fams).values())) == len(fams)
     assert style.family_colors(["Qwen3", *fams])["Qwen3"] == "#d95f02"
+
+
+def test_save_leaves_no_partial_file_when_drawing_fails(tmp_path: Path) -> None:
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+
+    def fail_on_svg(target: Path, **options: object) -> None:
+        if str(target).endswith(".svg"):
+            Path(target).write_text("<svg")  # a half-written file, then the failure
+            raise OSError("disk full")
+        Figure.savefig(fig, target, **options)
+
+    fig.savefig = fail_on_svg
+    with pytest.raises(OSError, match="disk full"):
+        style.save(fig, tmp_path / "fig.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]
+    assert mpimg.imread(tmp_path / "fig.png").ndim == 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -211,6 +212,7 @@ def styled(func: Callable[P, Figure]) -> Callable[P, Figure]:
 
 
 def metric_label(name: str) -> str:
+    """The metric's name as a reader sees it (axis labels, titles)."""
     return METRIC_LABELS.get(name, name.replace("_", " "))
 
 
@@ -252,6 +254,7 @@ def suptitle(fig: Figure, text: str, fontsize: float = 8) -> None:
 
 
 def missing_columns(frame: pd.DataFrame | None, columns: Iterable[str]) -> list[str]:
+    """Columns a figure needs that the table lacks (all of them when there is no table)."""
     if frame is None:
         return list(columns)
     return [c for c in columns if c not in frame.columns]
@@ -277,6 +280,7 @@ def ordered_models(frame: pd.DataFrame) -> list[str]:
 
 
 def family_map(frame: pd.DataFrame) -> dict[str, str]:
+    """Model -> family, for colouring model names; empty when the table has no families."""
     if "family" not in frame.columns:
         return {}
     pairs = frame[["model", "family"]].dropna().drop_duplicates("model")
@@ -284,10 +288,12 @@ def family_map(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def as_floats(series: pd.Series | Any) -> np.ndarray:
+    """Numbers as floats, anything unreadable as NaN, so a bad cell is drawn as missing."""
     return pd.to_numeric(pd.Series(series), errors="coerce").to_numpy(dtype=float)
 
 
 def percent_axis(ax: Axes, axis: str = "both") -> None:
+    """Shares (0-1) shown as percentages on the chosen axis."""
     fmt = FuncFormatter(lambda value, _pos: f"{100 * value:.3g}%")
     if axis in ("x", "both"):
         ax.xaxis.set_major_formatter(fmt)
@@ -295,7 +301,9 @@ def percent_axis(ax: Axes, axis: str = "both") -> None:
         ax.yaxis.set_major_formatter(fmt)
 
 
-def panel_grid(n: int, ncols: int = 3, width: float = 2.4, height: float = 2.2) -> tuple:
+def panel_grid(
+    n: int, ncols: int = 3, width: float = 2.4, height: float = 2.2
+) -> tuple[Figure, list[Axes], list[Axes]]:
     """Figure with n panels in rows of ``ncols``; spare axes are hidden."""
     ncols = max(1, min(n, ncols))
     nrows = max(1, math.ceil(n / ncols))
@@ -314,12 +322,20 @@ def is_share(metric: str) -> bool:
 
 
 def save(fig: Figure, path: str | Path) -> Figure:
-    """Write the PNG asked for and an SVG beside it; the closed figure is returned so
-    callers (and tests) can read what was drawn."""
+    """Write the PNG asked for and an SVG beside it, each complete or not at all (written
+    aside, then renamed); the closed figure is returned so callers (and tests) can read
+    what was drawn."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
+    try:
+        for target, options in ((path, {"dpi": 150}), (path.with_suffix(".svg"), {})):
+            partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+            try:
+                fig.savefig(partial, **options)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+    finally:
+        plt.close(fig)
     return fig
