@@ -75,34 +75,39 @@ def plot_figures(
     curves: str,
     outputs: Mapping[str, str],
 ) -> None:
-    """Every figure of `report.registry.FIGURES` that `outputs` names, PNG + SVG."""
-    from safescale.report import plots
+    """Every figure of `report.registry.FIGURES` that `outputs` names, PNG + SVG; each
+    input table is read once, and only if a requested figure takes it."""
+    from safescale.report.registry import figure_spec
 
-    tidy = answered(read_tidy(labels))
-    metric_table = pd.read_csv(metrics)
-    ensembles_tab = pd.read_csv(ensembles)
-    if "skipped" in ensembles_tab:
-        ensembles_tab = ensembles_tab.iloc[0:0]
-    gate_tab, curve_tab = pd.read_csv(gate), pd.read_csv(curves)
-    calls = {
-        "decoupling": lambda p: plots.plot_decoupling(pd.read_csv(ci), p),
-        "confidence_by_outcome": lambda p: plots.plot_confidence_by_outcome(tidy, p),
-        "reliability": lambda p: plots.plot_reliability(tidy, p),
-        "scaling": lambda p: plots.plot_scaling(metric_table, pd.read_csv(slopes), p),
-        "variance_decomposition": lambda p: plots.plot_variance_decomposition(
-            pd.read_csv(variance), p
-        ),
-        "heatmap_high_risk": lambda p: plots.plot_heatmap(metric_table, p, "high_risk_rate"),
-        "heatmap_accuracy": lambda p: plots.plot_heatmap(metric_table, p, "accuracy"),
-        "sc_transitions": lambda p: plots.plot_sc_transitions(tidy, p),
-        "ensembles": lambda p: plots.plot_ensembles(ensembles_tab, metric_table, p),
-        "lorenz": lambda p: plots.plot_lorenz(tidy, p),
-        "latency_accuracy": lambda p: plots.plot_latency_accuracy(metric_table, p),
-        "risk_coverage": lambda p: plots.plot_risk_coverage(curve_tab, p),
-        "aurc_heatmap": lambda p: plots.plot_aurc_heatmap(gate_tab, p),
+    paths = {
+        "labels": labels,
+        "metrics": metrics,
+        "ci": ci,
+        "slopes": slopes,
+        "variance": variance,
+        "ensembles": ensembles,
+        "gate": gate,
+        "curves": curves,
     }
+    readers = {"labels": _read_answered, "ensembles": _read_ensembles}
+    tables: dict[str, pd.DataFrame] = {}
     for name, path in outputs.items():
-        calls[name](path)
+        spec = figure_spec(name)
+        for table in spec.inputs:
+            if table not in tables:
+                tables[table] = readers.get(table, pd.read_csv)(paths[table])
+        spec.draw(tables, path)
+
+
+def _read_answered(path: str) -> pd.DataFrame:
+    """The tidy table without skipped questions: they are drawn in no figure's denominator."""
+    return answered(read_tidy(path))
+
+
+def _read_ensembles(path: str) -> pd.DataFrame:
+    """The ensemble table; a 'skipped' marker table (too few models) reads as no ensembles."""
+    table = pd.read_csv(path)
+    return table.iloc[0:0] if "skipped" in table else table
 
 
 def provenance(*, config: Mapping[str, Any], models: Sequence[str], out_manifest: str) -> None:

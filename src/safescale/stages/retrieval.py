@@ -98,7 +98,7 @@ def retrieval_quality(
     """Recall@k and MRR of each retriever against the gold passages, as a table and figure."""
     import pandas as pd
 
-    from safescale.report.style import plot_retrieval_quality
+    from safescale.report.figures.retrieval import plot_retrieval_quality
     from safescale.retrieval.search import retrieval_quality as quality
 
     questions = read_canonical(benchmark)

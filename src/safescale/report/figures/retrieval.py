@@ -1,32 +1,19 @@
-"""Matplotlib figures: PNG + SVG, one palette per condition and per family."""
+"""Retrieval quality against gold passages, drawn by the retrieval stage (its own rule,
+so not in the report registry)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
-from safescale.conditions import ALL_CONDITIONS
-
-_CMAP = plt.get_cmap("tab10")
-CONDITION_COLORS = {c: _CMAP(i % 10) for i, c in enumerate(ALL_CONDITIONS)}
+from safescale.report.figures.style import save
 
 
-def save(fig: plt.Figure, path: str | Path) -> None:
-    """Write the PNG asked for and an SVG beside it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-
-
-def plot_retrieval_quality(table: pd.DataFrame, path: str | Path) -> None:
+def plot_retrieval_quality(table: pd.DataFrame, path: str | Path) -> Figure:
+    """Recall@1/5/10 and MRR, one bar group per retriever; a note where there is no gold."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     metrics = ["recall@1", "recall@5", "recall@10", "mrr"]
     if table.empty:
@@ -42,4 +29,4 @@ def plot_retrieval_quality(table: pd.DataFrame, path: str | Path) -> None:
         ax.set_ylabel("share of questions / MRR")
         ax.set_title(f"Retrieval quality against gold passages (n={int(table.n_questions.max())})")
         ax.legend(frameon=False)
-    save(fig, path)
+    return save(fig, path)
