@@ -10,8 +10,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_definitions import synthetic_panel
+from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from safescale import scaling as S
+from safescale.analysis.labeling import label_predictions
+from safescale.analysis.metrics import HEADLINE_METRICS, compute_metrics
 from safescale.conditions import CLEAN_EVIDENCE, CLOSED_BOOK
 
 TWO_CONDS = (CLOSED_BOOK, CLEAN_EVIDENCE)
@@ -52,6 +57,27 @@ def test_model_metrics_are_question_means(small_panel):
     assert row.high_risk_rate == pytest.approx(sub.greedy_high_risk.mean())
     assert row.n_questions == 60
     assert len(met) == 14 * 2
+
+
+def test_model_metrics_agree_with_the_metrics_table():
+    """The simulated path and the pipeline's metrics table use one definition per rate:
+    on a labelled panel with error and skipped records (counted as wrong, in the
+    denominator) they agree exactly."""
+    questions, records, meta = synthetic_panel(seed=3, n_models=3, n_questions=25)
+    tidy = label_predictions(questions, records, meta)
+    keys = ["model", "condition"]
+    ours = S.model_metrics(tidy).set_index(keys).sort_index()
+    table = compute_metrics(tidy).set_index(keys).sort_index()
+    assert set(ours.columns) >= set(HEADLINE_METRICS)
+    assert (tidy["status"] != "ok").any()
+    pd.testing.assert_frame_equal(ours[list(HEADLINE_METRICS)], table[list(HEADLINE_METRICS)])
+    assert (ours["n_questions"] == table["n_questions"]).all()
+
+
+def test_model_metrics_refuses_duplicate_rows(small_panel):
+    tidy, _ = small_panel
+    with pytest.raises(ValueError, match="duplicate"):
+        S.model_metrics(pd.concat([tidy, tidy.iloc[:1]]))
 
 
 def test_simulation_is_linear_in_log_params(panel):
@@ -257,14 +283,14 @@ def test_constant_condition_is_dropped_not_fitted(small_panel):
 def test_non_converged_mixedlm_is_never_reported(monkeypatch, panel):
     """A fit whose optimiser reports failure must be replaced, with the reason."""
     tidy, met, _ = panel
-    real_fit = S.MixedLM.fit
+    real_fit = MixedLM.fit
 
     def failing_fit(self, *args, **kwargs):
         res = real_fit(self, *args, **kwargs)
         res.converged = False
         return res
 
-    monkeypatch.setattr(S.MixedLM, "fit", failing_fit)
+    monkeypatch.setattr(MixedLM, "fit", failing_fit)
     out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
     assert not out["method"].str.startswith("mixedlm").any()
     assert (out["method"] == S.OLS_FAMILY_FIXED).all()
@@ -281,7 +307,7 @@ def test_non_converged_glmm_is_not_estimable(monkeypatch, small_panel):
             optim_retvals=SimpleNamespace(success=False, message="ABNORMAL", jac=np.ones(3)),
         )
 
-    monkeypatch.setattr(S.BinomialBayesMixedGLM, "fit_vb", failing_vb)
+    monkeypatch.setattr(BinomialBayesMixedGLM, "fit_vb", failing_vb)
     out = S.fit_question_glmm(tidy, ["greedy_correct"])
     assert (out["method"] == S.NOT_ESTIMABLE).all() and not out["converged"].any()
     assert out["note"].str.contains("did not converge").all()
