@@ -44,8 +44,12 @@ MIXEDLM_STACKED = "mixedlm_stacked"
 OLS_PAIRED = "ols_paired_difference"
 PAIRED_BOOTSTRAP = "paired_bootstrap_questions"
 GLMM_VB = "glmm_vb"
-GEE_EXCHANGEABLE = "gee_exchangeable"
-GLM_CLUSTER_QUESTION = "glm_cluster_question"
+GLM_TWOWAY_BOOTSTRAP = "glm_twoway_bootstrap"
+LPM_TWOWAY_BOOTSTRAP = "lpm_twoway_bootstrap"
+
+#: fewest residual degrees of freedom a printed interval or test may rest on: with 1 df
+#: a 95% CI is +/- 12.7 SE, with 2 df +/- 4.3 SE; below this a fit is not estimable.
+MIN_RESIDUAL_DF = 3
 
 #: a variance component below this share of the (standardised) outcome variance
 #: counts as an estimate on the boundary of the parameter space.
@@ -60,6 +64,7 @@ SLOPE_COLUMNS: list[str] = [
     "ci_low",
     "ci_high",
     "p",
+    "df",
     "n_models",
     "n_families",
     "n_obs",
@@ -82,6 +87,9 @@ DIFF_COLUMNS: list[str] = [
     "ci_low",
     "ci_high",
     "p",
+    "p_holm",
+    "p_bh",
+    "df",
     "n_models",
     "n_families",
     "method",
@@ -100,6 +108,8 @@ BOOT_COLUMNS: list[str] = [
     "ci_low",
     "ci_high",
     "p",
+    "p_holm",
+    "p_bh",
     "n_models",
     "n_questions",
     "B",
@@ -117,6 +127,8 @@ QUESTION_COLUMNS: list[str] = [
     "ci_low",
     "ci_high",
     "p",
+    "df",
+    "interval",
     "scale",
     "n_obs",
     "n_models",
@@ -136,6 +148,13 @@ VARIANCE_COLUMNS: list[str] = [
     "share_size",
     "share_residual",
     "share_shared",
+    "share_condition_low",
+    "share_condition_high",
+    "share_family_low",
+    "share_family_high",
+    "share_size_low",
+    "share_size_high",
+    "B",
     "note",
 ]
 
@@ -153,8 +172,35 @@ def captured() -> Iterator[list[str]]:
             msgs.append(text)
 
 
-def z_quantile(alpha: float) -> float:
-    return float(stats.norm.ppf(1 - alpha / 2))
+def t_interval(
+    estimate: float, se: float, df: float, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """(ci_low, ci_high, p) from one t(df) reference distribution, so a CI excludes 0
+    exactly when p < alpha; df = inf gives the normal (Wald) interval."""
+    if not (np.isfinite(estimate) and np.isfinite(se) and se > 0 and df > 0):
+        return np.nan, np.nan, np.nan
+    dist = stats.t(df) if np.isfinite(df) else stats.norm()
+    half = float(dist.ppf(1 - alpha / 2)) * se
+    return estimate - half, estimate + half, float(2 * dist.sf(abs(estimate / se)))
+
+
+def percentile_interval(draws: np.ndarray, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(ci_low, ci_high, p) of bootstrap draws of an estimate, tested against 0.
+
+    p = 2 (k + 1) / (B + 1) with k the smaller tail count (never 0), and the CI is
+    the pair of order statistics d_(j), d_(B+1-j) with j = floor(alpha (B + 1) / 2).
+    For integer k, k <= alpha (B + 1) / 2 - 1 exactly when k < j, so the CI
+    excludes 0 exactly when p <= alpha: interval and test cannot disagree.
+    """
+    d = np.sort(np.asarray(draws, dtype=float)[np.isfinite(draws)])
+    if d.size == 0:
+        return np.nan, np.nan, np.nan
+    tail = min(int((d <= 0).sum()), int((d >= 0).sum()))
+    p = min(1.0, 2 * (tail + 1) / (d.size + 1))
+    j = int(np.floor(alpha * (d.size + 1) / 2))
+    if j < 1:  # too few draws for this alpha: the interval is unbounded
+        return -np.inf, np.inf, p
+    return float(d[j - 1]), float(d[d.size - j]), p
 
 
 def log10_params(params_b: pd.Series | np.ndarray) -> np.ndarray:
@@ -269,7 +315,7 @@ def ols_fit(y: np.ndarray, X: np.ndarray, k: int, cluster: np.ndarray | None = N
             res = sm.OLS(y, X).fit()
         else:
             res = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": cluster})
-    return float(res.params[k]), float(res.bse[k]), float(res.pvalues[k]), res
+        return float(res.params[k]), float(res.bse[k]), float(res.pvalues[k]), res
 
 
 def mixed_gate(info: dict[str, int], min_families: int) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
 from safescale.analysis.bootstrap import resample_indices, resample_weights
+from safescale.analysis.multiplicity import add_adjusted
 from safescale.conditions import (
     ordered_conditions,
 )
@@ -20,9 +20,9 @@ from safescale.scaling.common import (
     BOUNDARY_TOL,
     DIFF_COLUMNS,
     METRIC_TO_OUTCOME,
+    MIN_RESIDUAL_DF,
     MIXEDLM_STACKED,
     NOT_ESTIMABLE,
-    OLS_CLUSTER_QUESTION,
     OLS_PAIRED,
     OUTCOME_TO_METRIC,
     PAIRED_BOOTSTRAP,
@@ -36,8 +36,9 @@ from safescale.scaling.common import (
     nan_row,
     ols_fit,
     panel_info,
+    percentile_interval,
     standardise,
-    z_quantile,
+    t_interval,
 )
 
 
@@ -82,9 +83,7 @@ def _try_stacked(d: pd.DataFrame) -> tuple[tuple[float, ...] | None, str]:
     if probs:
         return None, f"{MIXEDLM_STACKED}: " + ", ".join(dict.fromkeys(probs))
     fe, bse = np.asarray(res.fe_params), np.asarray(res.bse_fe)
-    diff, se = fe[3] * sd, bse[3] * sd
-    p = float(2 * stats.norm.sf(abs(fe[3] / bse[3])))
-    return (fe[2] * sd, (fe[2] + fe[3]) * sd, diff, se, p), ""
+    return (fe[2] * sd, (fe[2] + fe[3]) * sd, fe[3] * sd, bse[3] * sd), ""
 
 
 def slope_difference_test(
@@ -96,6 +95,7 @@ def slope_difference_test(
     tidy: pd.DataFrame | None = None,
     min_families: int = 3,
     alpha: float = 0.05,
+    min_df: int = MIN_RESIDUAL_DF,
 ) -> pd.DataFrame:
     """Does each safety slope differ from the accuracy slope? (per condition)
 
@@ -104,16 +104,20 @@ def slope_difference_test(
     variance component that pairs each model's two rows; the interaction is the
     slope difference. ``accuracy_as="error"`` (default) compares against the slope
     of 1 - accuracy, so "same scaling law" means both error rates fall alike;
-    ``"accuracy"`` compares raw slopes. Fallbacks: OLS of the within-model
-    difference, then question-level stacked OLS clustered on question.
+    ``"accuracy"`` compares raw slopes. Fallback: OLS of the within-model difference.
+    CI and p come from t(n_models - 2) (``df``); below ``min_df`` df, or when either
+    metric is constant (its slope is 0 by construction, so the "difference" would be
+    the other slope), the row is not estimable. ``p_holm``/``p_bh`` adjust over the
+    whole table (one family of tests). ``tidy`` is accepted and ignored: a
+    question-clustered difference treats the models as fixed.
     """
+    del tidy
     if accuracy_as not in ("error", "accuracy"):
         raise ValueError("accuracy_as must be 'error' or 'accuracy'")
     safeties = [m for m in (safety_metrics or SAFETY_METRICS) if m in metrics.columns]
     conds = ordered_conditions(
         conditions if conditions is not None else metrics["condition"].unique()
     )
-    z = z_quantile(alpha)
     rows: list[dict[str, Any]] = []
     for metric in safeties:
         for c in conds:
@@ -131,73 +135,31 @@ def slope_difference_test(
                 "n_models": info["n_models"] if info else 0,
                 "n_families": info["n_families"] if info else 0,
             }
-            reasons: list[str] = []
-            if info is None:
-                reasons.append("no data")
-            elif info["n_sizes"] < 2:
-                reasons.append("single model size: slopes not defined")
-            elif paired["ref"].nunique() < 2 and paired["saf"].nunique() < 2:
-                reasons.append("both metrics constant: zero variance")
-            if reasons:
-                rows.append(
-                    nan_row(
-                        DIFF_COLUMNS,
-                        **common,
-                        method=NOT_ESTIMABLE,
-                        converged=False,
-                        fallback=True,
-                        note=join_notes(*reasons),
-                    )
-                )
-                continue
-            assert info is not None
+            df = (info["n_models"] - 2) if info else 0
+            reasons = _untestable(paired, info, metric, ref_label, df, min_df)
             out: tuple[float, ...] | None = None
             method = MIXEDLM_STACKED
-            gate = mixed_gate(info, min_families)
-            if gate:
-                reasons.append(f"{MIXEDLM_STACKED} skipped: {gate}")
-            else:
-                long = pd.concat(
-                    [
-                        paired.assign(value=paired["ref"], is_safety=0),
-                        paired.assign(value=paired["saf"], is_safety=1),
-                    ],
-                    ignore_index=True,
-                )
-                out, why = _try_stacked(long)
-                if why:
-                    reasons.append(why)
-            if out is None and info["n_models"] >= 3:
-                xc = paired["x"].to_numpy() - paired["x"].mean()
-                X = np.column_stack([np.ones(len(xc)), xc])
-                dvals = (paired["saf"] - paired["ref"]).to_numpy(float)
-                b, se, p, _ = ols_fit(dvals, X, 1)
-                if np.isfinite(se) and se > 0:
-                    br = ols_fit(paired["ref"].to_numpy(float), X, 1)[0]
-                    out, method = (br, br + b, b, se, p), OLS_PAIRED
+            if not reasons:
+                assert info is not None
+                gate = mixed_gate(info, min_families)
+                if gate:
+                    reasons.append(f"{MIXEDLM_STACKED} skipped: {gate}")
                 else:
-                    reasons.append(f"{OLS_PAIRED}: zero/NaN SE")
-            elif out is None:
-                reasons.append(f"{OLS_PAIRED}: fewer than 3 models, no residual df")
-            if out is None:
-                ro, so = METRIC_TO_OUTCOME.get(reference), METRIC_TO_OUTCOME.get(metric)
-                if tidy is not None and ro in tidy.columns and so in tidy.columns:
-                    q = tidy[tidy["condition"] == c].dropna(subset=[ro, so])
-                    rq = q[ro].astype(float)
-                    if reference == ACCURACY and accuracy_as == "error":
-                        rq = 1.0 - rq
-                    xq = log10_params(q["params_b"])
-                    Xq = np.column_stack([np.ones(len(q)), xq - xq.mean()])
-                    cl = pd.factorize(q["question_id"])[0]
-                    b, se, p, _ = ols_fit(q[so].to_numpy(float) - rq.to_numpy(), Xq, 1, cl)
-                    if np.isfinite(se) and se > 0:
-                        br = ols_fit(rq.to_numpy(), Xq, 1, cl)[0]
-                        out, method = (br, br + b, b, se, p), OLS_CLUSTER_QUESTION
-                        reasons.append("SE reflects question sampling only (models fixed)")
-                    else:
-                        reasons.append(f"{OLS_CLUSTER_QUESTION}: zero/NaN SE")
-                else:
-                    reasons.append(f"{OLS_CLUSTER_QUESTION}: no question-level table given")
+                    long = pd.concat(
+                        [
+                            paired.assign(value=paired["ref"], is_safety=0),
+                            paired.assign(value=paired["saf"], is_safety=1),
+                        ],
+                        ignore_index=True,
+                    )
+                    out, why = _try_stacked(long)
+                    if why:
+                        reasons.append(why)
+                if out is None:
+                    out, why = _paired_ols(paired)
+                    method = OLS_PAIRED
+                    if why:
+                        reasons.append(why)
             if out is None:
                 rows.append(
                     nan_row(
@@ -210,7 +172,8 @@ def slope_difference_test(
                     )
                 )
                 continue
-            br, bs, diff, se, p = out
+            br, bs, diff, se = out
+            lo, hi, p = t_interval(diff, se, df, alpha)
             rows.append(
                 {
                     **common,
@@ -218,16 +181,54 @@ def slope_difference_test(
                     "slope_safety": bs,
                     "diff": diff,
                     "se": se,
-                    "ci_low": diff - z * se,
-                    "ci_high": diff + z * se,
+                    "ci_low": lo,
+                    "ci_high": hi,
                     "p": p,
+                    "df": df,
                     "method": method,
                     "converged": True,
                     "fallback": method != MIXEDLM_STACKED,
                     "note": join_notes(*reasons),
                 }
             )
-    return pd.DataFrame(rows, columns=DIFF_COLUMNS)
+    return add_adjusted(pd.DataFrame(rows, columns=DIFF_COLUMNS), "p")
+
+
+def _untestable(
+    paired: pd.DataFrame,
+    info: dict[str, int] | None,
+    metric: str,
+    ref_label: str,
+    df: int,
+    min_df: int,
+) -> list[str]:
+    """Reasons a slope difference cannot be tested at all (empty when it can)."""
+    if info is None:
+        return ["no data"]
+    if info["n_sizes"] < 2:
+        return ["single model size: slopes not defined"]
+    constant = [
+        f"{label} constant (all {values.iloc[0]:g})"
+        for label, values in ((ref_label, paired["ref"]), (metric, paired["saf"]))
+        if values.nunique() < 2
+    ]
+    if constant:
+        return [", ".join(constant) + ": its slope is 0 by construction, no test"]
+    if df < min_df:
+        return [f"{info['n_models']} models, {df} residual df (< {min_df}): no test supported"]
+    return []
+
+
+def _paired_ols(paired: pd.DataFrame) -> tuple[tuple[float, ...] | None, str]:
+    """OLS of the within-model difference on x (the stacked model with model fixed effects)."""
+    xc = paired["x"].to_numpy() - paired["x"].mean()
+    X = np.column_stack([np.ones(len(xc)), xc])
+    dvals = (paired["saf"] - paired["ref"]).to_numpy(float)
+    b, se, _, _ = ols_fit(dvals, X, 1)
+    if not (np.isfinite(se) and se > 0):
+        return None, f"{OLS_PAIRED}: zero/NaN SE"
+    br = ols_fit(paired["ref"].to_numpy(float), X, 1)[0]
+    return (br, br + b, b, se), ""
 
 
 def bootstrap_slope_differences(
@@ -245,7 +246,8 @@ def bootstrap_slope_differences(
     Fit-free cross-check of :func:`slope_difference_test`: resample question ids
     (the same draw for every model, metric and condition), recompute per-model
     metrics, refit plain OLS slopes on log10(params). Captures question-sampling
-    uncertainty only; the models are held fixed.
+    uncertainty only; the models are held fixed. The percentile CI and p come from
+    the same order statistics (``percentile_interval``), so they agree.
     """
     if accuracy_as not in ("error", "accuracy"):
         raise ValueError("accuracy_as must be 'error' or 'accuracy'")
@@ -310,9 +312,7 @@ def bootstrap_slope_differences(
             d_b = bs_b - br_b
             d_b = d_b[np.isfinite(d_b)]
             diff = bs - br
-            lo, hi = np.quantile(d_b, [alpha / 2, 1 - alpha / 2]) if d_b.size else (np.nan,) * 2
-            tail = min((d_b <= 0).sum(), (d_b >= 0).sum())
-            p = min(1.0, 2 * (tail + 1) / (d_b.size + 1))
+            lo, hi, p = percentile_interval(d_b, alpha)
             note = "question-sampling uncertainty only (models fixed); percentile CI"
             if n_models == 2:
                 note += "; only 2 models: slope is a two-point line"
@@ -323,8 +323,8 @@ def bootstrap_slope_differences(
                     "slope_safety": bs,
                     "diff": diff,
                     "se": float(np.std(d_b, ddof=1)) if d_b.size > 1 else np.nan,
-                    "ci_low": float(lo),
-                    "ci_high": float(hi),
+                    "ci_low": lo,
+                    "ci_high": hi,
                     "p": p,
                     "n_models": n_models,
                     "n_questions": int(np.isfinite(saf).any(0).sum()),
@@ -332,4 +332,4 @@ def bootstrap_slope_differences(
                     "note": note,
                 }
             )
-    return pd.DataFrame(rows, columns=BOOT_COLUMNS)
+    return add_adjusted(pd.DataFrame(rows, columns=BOOT_COLUMNS), "p")

@@ -96,6 +96,7 @@ def simulate_panel(
     sd_question: float = 1.0,
     rho: float = 0.6,
     seed: int = 0,
+    family_size_sd: float | None = None,
 ) -> tuple[pd.DataFrame, SimTruth]:
     """Simulate a tidy labels table with known model-level scaling slopes.
 
@@ -107,6 +108,8 @@ def simulate_panel(
     effects, calibrated so their mean over questions equals p exactly, so the
     model-level metric is linear in log10(params) with fixed slope b_kc. Effects
     are correlated across metrics (``rho``; accuracy opposite to the error rates).
+    ``family_size_sd`` (log10 units) gives each family a typical size, with model
+    sizes scattered around it: the stress case where family and size are confounded.
     Outcome columns are simulated independently: the rule "a safety error is a
     wrong answer" is not enforced; the panel is for testing statistics.
     """
@@ -117,7 +120,11 @@ def simulate_panel(
     fam_of = np.arange(n_models) % n_families
     fam_names = [f"fam{j + 1}" for j in range(n_families)]
     lo, hi = np.log10(params_range[0]), np.log10(params_range[1])
-    logp = rng.uniform(lo, hi, n_models)
+    if family_size_sd is None:
+        logp = rng.uniform(lo, hi, n_models)
+    else:  # families with typical sizes: size and family are confounded
+        centre = rng.uniform(lo, hi, n_families)
+        logp = np.clip(centre[fam_of] + family_size_sd * rng.standard_normal(n_models), lo, hi)
     params_b = np.round(10**logp, 3)
     logp = np.log10(params_b)
     center = (lo + hi) / 2
@@ -194,6 +201,7 @@ def simulate_panel(
             "n_questions": n_questions,
             "conditions": conds,
             "params_range": params_range,
+            "family_size_sd": family_size_sd,
             "sd_family": sd_family,
             "sd_family_slope": sd_family_slope,
             "sd_model": sd_model,

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from safescale.conditions import (
@@ -17,10 +16,9 @@ from safescale.conditions import (
 from safescale.scaling.common import (
     ALL_METRICS,
     BOUNDARY_TOL,
-    METRIC_TO_OUTCOME,
+    MIN_RESIDUAL_DF,
     NOT_ESTIMABLE,
     OLS,
-    OLS_CLUSTER_QUESTION,
     OLS_FAMILY_FIXED,
     RANDOM_INTERCEPT,
     RANDOM_SLOPE,
@@ -33,7 +31,7 @@ from safescale.scaling.common import (
     nan_row,
     ols_fit,
     panel_info,
-    z_quantile,
+    t_interval,
 )
 
 
@@ -42,7 +40,7 @@ class _Fit:
     """One accepted fit: per-condition slope estimates plus variance summaries."""
 
     method: str
-    est: dict[str, tuple[float, float, float]]  # condition -> (slope, se, p)
+    est: dict[str, tuple[float, float, float]]  # condition -> (slope, se, df)
     n_obs: int
     converged: bool = True
     var_family: float = np.nan
@@ -64,8 +62,27 @@ def _resid_sd(d: pd.DataFrame) -> float:
     return sd if np.isfinite(sd) and sd > 0 else 1.0
 
 
-def _try_mixedlm(d: pd.DataFrame, conds: list[str], random_slope: bool) -> tuple[_Fit | None, str]:
+def _between_within_df(d: pd.DataFrame, random_slope: bool) -> int:
+    """Degrees of freedom of a slope under family random effects (between-within rule).
+
+    With a family random slope the slope varies by family, so only families count
+    (n_families - 1); with a random intercept the slope is a within-family contrast,
+    and models beyond the family means and the slope count (n_models - n_families - 1).
+    """
+    n_families = d["family"].nunique()
+    if random_slope:
+        return n_families - 1
+    return d["model"].nunique() - n_families - 1
+
+
+def _try_mixedlm(
+    d: pd.DataFrame, conds: list[str], random_slope: bool, min_df: int
+) -> tuple[_Fit | None, str]:
     """Pooled MixedLM: y ~ 0 + condition + condition:x, family random intercept(+slope)."""
+    method = RANDOM_SLOPE if random_slope else RANDOM_INTERCEPT
+    dfs = {c: _between_within_df(d[d["condition"] == c], random_slope) for c in conds}
+    if min(dfs.values()) < min_df:
+        return None, f"{method}: {min(dfs.values())} between-within df (< {min_df})"
     d = d.sort_values(["family", "model", "condition"], kind="stable")
     x = d["x"].to_numpy(float)
     xc = x - x.mean()
@@ -79,7 +96,6 @@ def _try_mixedlm(d: pd.DataFrame, conds: list[str], random_slope: bool) -> tuple
     ind = np.column_stack([(d["condition"] == c).to_numpy(float) for c in conds])
     exog = np.hstack([ind, ind * xc[:, None]])
     exog_re = np.column_stack([np.ones_like(xc), xc]) if random_slope else np.ones((len(xc), 1))
-    method = RANDOM_SLOPE if random_slope else RANDOM_INTERCEPT
     slope_idx = list(range(len(conds), 2 * len(conds)))
     mod = MixedLM(ys, exog, groups=d["family"].to_numpy(), exog_re=exog_re)
     res, msgs, opt_note = fit_mixedlm(mod)
@@ -107,8 +123,7 @@ def _try_mixedlm(d: pd.DataFrame, conds: list[str], random_slope: bool) -> tuple
     est = {}
     for j, c in enumerate(conds):
         k, sc = len(conds) + j, scale_c[c]
-        z = fe[k] / bse[k]
-        est[c] = (fe[k] * sc, bse[k] * sc, float(2 * stats.norm.sf(abs(z))))
+        est[c] = (fe[k] * sc, bse[k] * sc, dfs[c])
     # Variances are fitted on the standardised scale; each condition's row gets
     # them back on its own metric scale (the model lets them scale with spread).
     return (
@@ -126,10 +141,12 @@ def _try_mixedlm(d: pd.DataFrame, conds: list[str], random_slope: bool) -> tuple
     )
 
 
-def _ols_ladder(
-    dc: pd.DataFrame, tq: pd.DataFrame | None, outcome: str | None
-) -> tuple[str, tuple[float, float, float], int, str]:
-    """Per-condition fallback ladder after the mixed models were ruled out."""
+def _ols_ladder(dc: pd.DataFrame, min_df: int) -> tuple[str, tuple[float, float, float], str]:
+    """Per-condition fallback ladder after the mixed models were ruled out.
+
+    Returns the method, (slope, se, residual df) and the reasons rungs were refused.
+    Below ``min_df`` residual df nothing is printed but a descriptive note.
+    """
     info = panel_info(dc)
     reasons = []
     y = dc["y"].to_numpy(float)
@@ -138,43 +155,34 @@ def _ols_ladder(
     n = len(dc)
     # 1. family fixed effects: slope from within-family size differences only.
     n_fam = info["n_families"]
-    if info["within_family_df"] >= 1 and n - (1 + n_fam) >= 1:
+    df_fixed = n - (1 + n_fam)
+    if info["within_family_df"] >= 1 and df_fixed >= min_df:
         fam = pd.get_dummies(dc["family"]).to_numpy(float)
         X = np.column_stack([xc, fam])
         if np.linalg.matrix_rank(X) == X.shape[1]:
-            b, se, p, _ = ols_fit(y, X, 0)
+            b, se, _, _ = ols_fit(y, X, 0)
             if np.isfinite(se) and se > 0:
-                return OLS_FAMILY_FIXED, (b, se, p), n, ""
+                return OLS_FAMILY_FIXED, (b, se, df_fixed), ""
             reasons.append(f"{OLS_FAMILY_FIXED}: zero/NaN SE")
         else:
             reasons.append(f"{OLS_FAMILY_FIXED}: rank deficient")
+    elif info["within_family_df"] < 1:
+        reasons.append(f"{OLS_FAMILY_FIXED}: no within-family size variation")
     else:
-        reasons.append(f"{OLS_FAMILY_FIXED}: no within-family size variation or no residual df")
+        reasons.append(f"{OLS_FAMILY_FIXED}: {df_fixed} residual df (< {min_df})")
     # 2. plain OLS over models (families ignored).
-    if info["n_sizes"] >= 2 and n >= 3:
-        b, se, p, _ = ols_fit(y, np.column_stack([np.ones(n), xc]), 1)
+    if n - 2 >= min_df:
+        b, se, _, _ = ols_fit(y, np.column_stack([np.ones(n), xc]), 1)
         if np.isfinite(se) and se > 0:
-            return OLS, (b, se, p), n, join_notes(*reasons)
+            return OLS, (b, se, n - 2), join_notes(*reasons)
         reasons.append(f"{OLS}: zero/NaN SE (perfect fit)")
     else:
-        reasons.append(f"{OLS}: fewer than 3 models, no residual df")
-    # 3. question-level OLS (linear probability) with question-clustered SEs.
-    if tq is not None and outcome is not None and outcome in tq.columns:
-        q = tq.dropna(subset=[outcome])
-        if q["params_b"].nunique() >= 2 and q["question_id"].nunique() >= 2:
-            yq = q[outcome].to_numpy(float)
-            xq = log10_params(q["params_b"])
-            Xq = np.column_stack([np.ones(len(q)), xq - xq.mean()])
-            b, se, p, _ = ols_fit(yq, Xq, 1, cluster=pd.factorize(q["question_id"])[0])
-            if np.isfinite(se) and se > 0:
-                note = "SE reflects question sampling only (models treated as fixed)"
-                return OLS_CLUSTER_QUESTION, (b, se, p), len(q), join_notes(*reasons, note)
-            reasons.append(f"{OLS_CLUSTER_QUESTION}: zero/NaN SE")
-        else:
-            reasons.append(f"{OLS_CLUSTER_QUESTION}: fewer than 2 sizes or questions")
-    else:
-        reasons.append(f"{OLS_CLUSTER_QUESTION}: no question-level table given")
-    return NOT_ESTIMABLE, (np.nan, np.nan, np.nan), n, join_notes(*reasons)
+        b = float(np.polyfit(xc, y, 1)[0])
+        reasons.append(
+            f"{OLS}: {n} models, {n - 2} residual df (< {min_df}): no interval or test is"
+            f" supported; the line through them has slope {b:+.4f} per decade"
+        )
+    return NOT_ESTIMABLE, (np.nan, np.nan, np.nan), join_notes(*reasons)
 
 
 def _precheck(dc: pd.DataFrame) -> str:
@@ -198,6 +206,7 @@ def fit_scaling_slopes(
     min_families: int = 3,
     min_slope_families: int = 3,
     alpha: float = 0.05,
+    min_df: int = MIN_RESIDUAL_DF,
 ) -> pd.DataFrame:
     """Slope of each metric on log10(params) per condition, with a fallback ladder.
 
@@ -205,14 +214,17 @@ def fit_scaling_slopes(
     condition, i.e. the ``log10(params) * condition`` model reparametrised) with
     family random intercept, plus a family random slope when at least
     ``min_slope_families`` families have >= 3 distinct sizes. ``by_condition``
-    fits each condition separately (own residual variance). ``tidy`` enables the
-    question-clustered OLS fallback. One row per (metric, condition).
+    fits each condition separately (own residual variance). Every CI and p comes
+    from t(df) (``df`` column; between-within df for the mixed models); a fit with
+    fewer than ``min_df`` df is not estimable. ``tidy`` is accepted and ignored: a
+    question-clustered slope treats the models as fixed and is no scaling slope.
+    One row per (metric, condition).
     """
+    del tidy
     cols = [m for m in (metric_cols or ALL_METRICS) if m in metrics.columns]
     conds_all = ordered_conditions(
         conditions if conditions is not None else metrics["condition"].unique()
     )
-    z = z_quantile(alpha)
     rows: list[dict[str, Any]] = []
     for metric in cols:
         base = metrics.loc[metrics["condition"].isin(conds_all)].copy()
@@ -234,7 +246,7 @@ def fit_scaling_slopes(
                 reasons.append(f"mixedlm skipped: {gate}")
             else:
                 if info["n_families_3sizes"] >= min_slope_families:
-                    fit, why = _try_mixedlm(d, grp, random_slope=True)
+                    fit, why = _try_mixedlm(d, grp, random_slope=True, min_df=min_df)
                     if why:
                         reasons.append(why)
                 else:
@@ -243,7 +255,7 @@ def fit_scaling_slopes(
                         f" >= 3 sizes (< {min_slope_families})"
                     )
                 if fit is None:
-                    fit, why = _try_mixedlm(d, grp, random_slope=False)
+                    fit, why = _try_mixedlm(d, grp, random_slope=False, min_df=min_df)
                     if why:
                         reasons.append(why)
             for c in grp:
@@ -272,16 +284,18 @@ def fit_scaling_slopes(
                 continue
             fit, reasons_txt = results[c]
             if fit is not None:
-                b, se, p = fit.est[c]
+                b, se, df = fit.est[c]
                 s2 = fit.scale.get(c, 1.0) ** 2
+                lo, hi, p = t_interval(b, se, df, alpha)
                 rows.append(
                     {
                         **common,
                         "slope": b,
                         "se": se,
-                        "ci_low": b - z * se,
-                        "ci_high": b + z * se,
+                        "ci_low": lo,
+                        "ci_high": hi,
                         "p": p,
+                        "df": df,
                         "n_obs": fit.n_obs,
                         "method": fit.method,
                         "converged": True,
@@ -293,19 +307,18 @@ def fit_scaling_slopes(
                     }
                 )
                 continue
-            tq = None
-            if tidy is not None:
-                tq = tidy[tidy["condition"] == c]
-            method, (b, se, p), n_obs, why = _ols_ladder(dc, tq, METRIC_TO_OUTCOME.get(metric))
+            method, (b, se, df), why = _ols_ladder(dc, min_df)
+            lo, hi, p = t_interval(b, se, df, alpha)
             rows.append(
                 {
                     **common,
                     "slope": b,
                     "se": se,
-                    "ci_low": b - z * se,
-                    "ci_high": b + z * se,
+                    "ci_low": lo,
+                    "ci_high": hi,
                     "p": p,
-                    "n_obs": n_obs,
+                    "df": df,
+                    "n_obs": len(dc),
                     "method": method,
                     "converged": method != NOT_ESTIMABLE,
                     "fallback": True,
