@@ -1,4 +1,5 @@
-"""Scaling statistics: slope recovery, safety-vs-accuracy tests, fallbacks, GLMM/GEE."""
+"""Scaling statistics: slope recovery, safety-vs-accuracy tests, small panels, question-level
+models, variance decomposition."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_definitions import synthetic_panel
+from scipy import stats
+from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from safescale import scaling as S
+from safescale.analysis.labeling import label_predictions
+from safescale.analysis.metrics import HEADLINE_METRICS, compute_metrics
 from safescale.conditions import CLEAN_EVIDENCE, CLOSED_BOOK
 
 TWO_CONDS = (CLOSED_BOOK, CLEAN_EVIDENCE)
@@ -52,6 +59,27 @@ def test_model_metrics_are_question_means(small_panel):
     assert row.high_risk_rate == pytest.approx(sub.greedy_high_risk.mean())
     assert row.n_questions == 60
     assert len(met) == 14 * 2
+
+
+def test_model_metrics_agree_with_the_metrics_table():
+    """The simulated path and the pipeline's metrics table use one definition per rate:
+    on a labelled panel with error and skipped records (counted as wrong, in the
+    denominator) they agree exactly."""
+    questions, records, meta = synthetic_panel(seed=3, n_models=3, n_questions=25)
+    tidy = label_predictions(questions, records, meta)
+    keys = ["model", "condition"]
+    ours = S.model_metrics(tidy).set_index(keys).sort_index()
+    table = compute_metrics(tidy).set_index(keys).sort_index()
+    assert set(ours.columns) >= set(HEADLINE_METRICS)
+    assert (tidy["status"] != "ok").any()
+    pd.testing.assert_frame_equal(ours[list(HEADLINE_METRICS)], table[list(HEADLINE_METRICS)])
+    assert (ours["n_questions"] == table["n_questions"]).all()
+
+
+def test_model_metrics_refuses_duplicate_rows(small_panel):
+    tidy, _ = small_panel
+    with pytest.raises(ValueError, match="duplicate"):
+        S.model_metrics(pd.concat([tidy, tidy.iloc[:1]]))
 
 
 def test_simulation_is_linear_in_log_params(panel):
@@ -203,19 +231,30 @@ def test_one_model_is_not_estimable(small_panel):
     assert (q["method"] == S.NOT_ESTIMABLE).all() and q["note"].str.contains("size").all()
 
 
-def test_two_models_fall_back_to_question_clustered_ols(small_panel):
-    models = small_panel[1].model.unique()[:2]
+@pytest.mark.parametrize("n_models", [2, 3, 4])
+def test_fewer_than_three_residual_df_print_nothing(small_panel, n_models):
+    """2-4 models leave 0-2 residual df: no slope, CI or p, and the note says why
+    (with the descriptive line through the models); no question-level stand-in."""
+    models = small_panel[1].drop_duplicates("family").model.iloc[:n_models]
     tidy, met = _subset(small_panel, models)
     out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
-    assert (out["method"] == S.OLS_CLUSTER_QUESTION).all()
-    assert out["fallback"].all() and out["se"].gt(0).all()
-    assert out["note"].str.contains("question sampling only").all()
-    # Without the question table nothing honest is left.
-    bare = S.fit_scaling_slopes(met, ["accuracy"])
-    assert (bare["method"] == S.NOT_ESTIMABLE).all()
-    assert bare["note"].str.contains("no residual df").all()
+    assert (out["method"] == S.NOT_ESTIMABLE).all()
+    assert out[["slope", "se", "ci_low", "ci_high", "p", "df"]].isna().all().all()
+    assert out["note"].str.contains(f"{n_models - 2} residual df \\(< 3\\)").all()
+    assert out["note"].str.contains("per decade").all()
     diff = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
-    assert (diff["method"] == S.OLS_CLUSTER_QUESTION).all()
+    assert (diff["method"] == S.NOT_ESTIMABLE).all() and diff["p"].isna().all()
+    assert diff["note"].str.contains("residual df").all()
+
+
+def test_five_models_give_a_t_interval_with_three_df(small_panel):
+    models = small_panel[1].drop_duplicates("family").model.iloc[:5]
+    _, met = _subset(small_panel, models)
+    out = S.fit_scaling_slopes(met, ["accuracy"])
+    assert (out["method"] == S.OLS).all() and (out["df"] == 3).all()
+    half = stats.t.ppf(0.975, 3) * out["se"]
+    assert np.allclose(out["ci_high"] - out["slope"], half)
+    assert np.allclose(out["p"], 2 * stats.t.sf(np.abs(out["slope"] / out["se"]), 3))
 
 
 def test_one_model_per_family_falls_back_to_ols(small_panel):
@@ -224,8 +263,9 @@ def test_one_model_per_family_falls_back_to_ols(small_panel):
     out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
     assert (out["method"] == S.OLS).all() and out["converged"].all()
     assert out["note"].str.contains("one model per family").all()
+    assert (out["df"] == 7 - 2).all()
     diff = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
-    assert (diff["method"] == S.OLS_PAIRED).all()
+    assert (diff["method"] == S.OLS_PAIRED).all() and (diff["df"] == 5).all()
 
 
 def test_all_zero_outcome(small_panel):
@@ -249,22 +289,22 @@ def test_constant_condition_is_dropped_not_fitted(small_panel):
     out = S.fit_scaling_slopes(met, ["high_risk_rate"], tidy=tidy).set_index("condition")
     assert out.loc[CLEAN_EVIDENCE, "method"] == S.NOT_ESTIMABLE
     assert out.loc[CLOSED_BOOK, "method"] != S.NOT_ESTIMABLE
-    gee = S.fit_question_gee(tidy, ["greedy_high_risk"])
-    assert gee["note"].str.contains("dropped conditions").all()
-    assert not gee["term"].str.contains(CLEAN_EVIDENCE).any()
+    boot = S.fit_question_bootstrap(tidy, ["greedy_high_risk"], B=50)
+    assert boot["note"].str.contains("dropped conditions").all()
+    assert not boot["term"].str.contains(CLEAN_EVIDENCE).any()
 
 
 def test_non_converged_mixedlm_is_never_reported(monkeypatch, panel):
     """A fit whose optimiser reports failure must be replaced, with the reason."""
     tidy, met, _ = panel
-    real_fit = S.MixedLM.fit
+    real_fit = MixedLM.fit
 
     def failing_fit(self, *args, **kwargs):
         res = real_fit(self, *args, **kwargs)
         res.converged = False
         return res
 
-    monkeypatch.setattr(S.MixedLM, "fit", failing_fit)
+    monkeypatch.setattr(MixedLM, "fit", failing_fit)
     out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
     assert not out["method"].str.startswith("mixedlm").any()
     assert (out["method"] == S.OLS_FAMILY_FIXED).all()
@@ -281,7 +321,7 @@ def test_non_converged_glmm_is_not_estimable(monkeypatch, small_panel):
             optim_retvals=SimpleNamespace(success=False, message="ABNORMAL", jac=np.ones(3)),
         )
 
-    monkeypatch.setattr(S.BinomialBayesMixedGLM, "fit_vb", failing_vb)
+    monkeypatch.setattr(BinomialBayesMixedGLM, "fit_vb", failing_vb)
     out = S.fit_question_glmm(tidy, ["greedy_correct"])
     assert (out["method"] == S.NOT_ESTIMABLE).all() and not out["converged"].any()
     assert out["note"].str.contains("did not converge").all()
@@ -290,24 +330,47 @@ def test_non_converged_glmm_is_not_estimable(monkeypatch, small_panel):
 # --------------------------------------------------------- question-level models
 
 
-def test_glmm_and_gee_signs(small_panel):
+def test_question_models_signs_and_what_they_print(small_panel):
     tidy, _ = small_panel
-    out = S.fit_question_models(tidy, ["greedy_correct", "greedy_high_risk"], seed=0)
+    out = S.fit_question_models(tidy, ["greedy_correct", "greedy_high_risk"], seed=0, B=100)
     assert list(out.columns) == S.QUESTION_COLUMNS
     slope = out[out.term == "log10_params"].set_index(["outcome", "method"])
-    for method in (S.GLMM_VB, S.GEE_EXCHANGEABLE):
+    for method in (S.GLMM_VB, S.GLM_TWOWAY_BOOTSTRAP):
         acc = slope.loc[("greedy_correct", method)]
         hr = slope.loc[("greedy_high_risk", method)]
-        assert acc["estimate"] > 0 and acc["ci_low"] > 0, method
-        assert hr["estimate"] < 0, method
+        assert acc["estimate"] > 0 and hr["estimate"] < 0, method
         assert acc["converged"] and hr["converged"]
     cond = out[out.term == f"condition[T.{CLEAN_EVIDENCE}]"].set_index(["outcome", "method"])
     assert (cond.xs("greedy_correct")["estimate"] > 0).all()
     assert (cond.xs("greedy_high_risk")["estimate"] < 0).all()
+    # The log10 x condition interaction is a term of both models.
+    inter = f"log10_params:condition[T.{CLEAN_EVIDENCE}]"
+    assert set(out.loc[out.term == inter, "method"]) == {S.GLMM_VB, S.GLM_TWOWAY_BOOTSTRAP}
     sds = out[out.term.str.startswith("sd(")]
-    assert set(sds.term) == {"sd(question)", "sd(model)"} and (sds.estimate > 0).all()
-    gee = out[out.method == S.GEE_EXCHANGEABLE]
-    assert gee["p"].notna().all() and out[out.method == S.GLMM_VB]["p"].isna().all()
+    assert set(sds.term) == {"sd(question)", "sd(model)", "sd(family)"}
+    assert (sds.estimate > 0).all()
+    # Only the calibrated bootstrap prints intervals and p; the VB posterior does not.
+    glmm = out[out.method == S.GLMM_VB]
+    assert glmm[["ci_low", "ci_high", "p"]].isna().all().all()
+    assert glmm["interval"].str.startswith("none").all()
+    boot = out[out.method == S.GLM_TWOWAY_BOOTSTRAP]
+    assert boot[["ci_low", "ci_high", "p"]].notna().all().all()
+    assert boot["interval"].str.contains("two-way bootstrap").all()
+    # 14 models in 7 families of 2 sizes: family effects are in, 14 - 7 - 1 model df.
+    assert boot["term"].str.startswith("family[").any() and (boot["df"] == 6).all()
+
+
+def test_question_bootstrap_identity_link_matches_model_level_ols(small_panel):
+    """With the identity link and every model in every condition, the question-level
+    slopes are the model-level OLS slopes (same data, same weights)."""
+    tidy, met = small_panel
+    boot = S.fit_question_bootstrap(
+        tidy, ["greedy_correct"], link="identity", include_family=False, B=50
+    )
+    ref = boot.set_index("term").loc["log10_params", "estimate"]
+    cb = met[met.condition == CLOSED_BOOK]
+    x = np.log10(cb["params_b"].to_numpy())
+    assert ref == pytest.approx(np.polyfit(x, cb["accuracy"], 1)[0], abs=1e-9)
 
 
 # ----------------------------------------------------------- parameter recovery
@@ -348,7 +411,7 @@ def _designed(cond_sd: float, fam_sd: float, noise: float = 1e-3, seed: int = 0)
 
 def test_variance_decomposition_recovers_design():
     met = _designed(0.1, 0.05)
-    out = S.variance_decomposition(met, ["accuracy"])
+    out = S.variance_decomposition(met, ["accuracy"], include_size=False)
     assert list(out.columns) == S.VARIANCE_COLUMNS
     r = out.iloc[0]
     # Balanced design: the designed sums of squares split exactly.
@@ -366,7 +429,7 @@ def test_variance_decomposition_recovers_design():
 def test_variance_decomposition_one_level_factor():
     met = _designed(0.1, 0.05)
     one = met[met.condition == "c0"]
-    r = S.variance_decomposition(one, ["accuracy"]).iloc[0]
+    r = S.variance_decomposition(one, ["accuracy"], include_size=False).iloc[0]
     assert r.share_condition == 0.0 and "condition has one level" in r.note
     assert r.share_family + r.share_residual == pytest.approx(1.0)
 
@@ -380,9 +443,28 @@ def test_variance_decomposition_one_level_factor():
 )
 def test_variance_shares_sum_to_one(drop, cond_sd, fam_sd, size):
     met = _designed(cond_sd, fam_sd, noise=0.01).iloc[drop:]  # unbalanced when drop > 0
-    r = S.variance_decomposition(met, ["accuracy"], include_size=size).iloc[0]
+    r = S.variance_decomposition(met, ["accuracy"], include_size=size, B=0).iloc[0]
     parts = [r.share_condition, r.share_family, r.share_residual, r.share_shared]
     if size:
         parts.append(r.share_size)
     assert sum(parts) == pytest.approx(1.0)
     assert r.share_residual >= 0
+
+
+def test_variance_family_not_identifiable_when_family_is_model():
+    """One model per family: family = model, so no family share (the 0.69 of issue 16)."""
+    met = _designed(0.1, 0.05)
+    one = met[met.model.str.endswith("-m0")]
+    r = S.variance_decomposition(one, ["accuracy"]).iloc[0]
+    assert np.isnan(r.share_family) and "family not identifiable" in r.note
+    assert np.isfinite(r.share_size) and np.isfinite(r.share_condition)
+
+
+def test_variance_shares_have_bootstrap_intervals_around_them():
+    met = _designed(0.1, 0.05, noise=0.02)
+    r = S.variance_decomposition(met, ["accuracy"], B=100, seed=1).iloc[0]
+    for part in ("condition", "family", "size"):
+        lo, hi, point = r[f"share_{part}_low"], r[f"share_{part}_high"], r[f"share_{part}"]
+        assert 0 <= lo <= hi <= 1 and lo <= point + 0.05 and point - 0.05 <= hi, part
+    again = S.variance_decomposition(met, ["accuracy"], B=100, seed=1)
+    pd.testing.assert_frame_equal(again, S.variance_decomposition(met, ["accuracy"], B=100, seed=1))

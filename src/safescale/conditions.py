@@ -40,6 +40,24 @@ HEADLINE_CONDITIONS: tuple[str, ...] = (
 
 REFERENCE_CONDITION = CLOSED_BOOK
 
+
+def _missing(value: object) -> bool:
+    try:
+        return value is None or bool(value != value)  # NaN is the one value unequal to itself
+    except TypeError:  # pandas.NA refuses to be a bool
+        return True
+
+
+def ordered_conditions(values: Iterable[object]) -> list[str]:
+    """The conditions present in ``values`` in study order, reference first, unknown
+    names sorted after: every table and figure lists them alike, and contrasts read
+    'vs closed-book'. Missing values (None, NaN) are skipped."""
+    present = {str(v) for v in values if not _missing(v)}
+    study = (REFERENCE_CONDITION, *(c for c in ALL_CONDITIONS if c != REFERENCE_CONDITION))
+    known = [c for c in study if c in present]
+    return known + sorted(present - set(known))
+
+
 # Conditions whose context comes from a benchmark column; they are skipped
 # (and recorded as skipped) for questions where that column is empty.
 EVIDENCE_FIELD: dict[str, str] = {

@@ -98,6 +98,9 @@ rule fit_scaling:
         bootstrap="results/scaling/slope_differences_bootstrap.csv",
         question="results/scaling/question_models.csv",
         variance="results/scaling/variance_decomposition.csv",
+        interaction="results/scaling/interaction.csv",
+        joint="results/scaling/slope_differences_joint.csv",
+        sensitivity="results/scaling/sensitivity.csv",
     log:
         "logs/analysis/fit_scaling.log",
     conda:

@@ -19,4 +19,7 @@ fit_scaling(
     out_bootstrap=o.bootstrap,
     out_question=o.question,
     out_variance=o.variance,
+    out_interaction=o.interaction,
+    out_joint=o.joint,
+    out_sensitivity=o.sensitivity,
 )

@@ -131,11 +131,20 @@ def fit_scaling(
     out_bootstrap: str,
     out_question: str,
     out_variance: str,
+    out_interaction: str,
+    out_joint: str,
+    out_sensitivity: str,
 ) -> None:
     """Slopes per metric and condition (AURC of the safety gate included), safety-vs-accuracy
-    slope tests, question-level GLMM/GEE, variance decomposition; degenerate panels fall
-    back and say so."""
+    slope tests (per metric and jointly), the scale x condition interaction test,
+    question-level models, variance decomposition and the logit/covariate sensitivity
+    fits; panels too small for a test print "not estimable" and say why."""
     from safescale import scaling
+    from safescale.scaling.hypotheses import (
+        joint_slope_difference_test,
+        scale_condition_interaction,
+    )
+    from safescale.scaling.sensitivity import fit_sensitivity_slopes
 
     tidy = answered(read_tidy(labels))
     table = pd.read_csv(metrics)
@@ -145,18 +154,22 @@ def fit_scaling(
         print(f"skipped cells left out of every fit: {cells}")
     table = table[~skipped].merge(_gate_aurc(gate), on=["model", "condition"], how="left")
     cols = [m for m in (*HEADLINE_METRICS, "aurc_high_risk") if m in table]
-    write_table(scaling.fit_scaling_slopes(table, cols, tidy=tidy, by_condition=True), out_slopes)
-    write_table(scaling.slope_difference_test(table, tidy=tidy), out_differences)
+    write_table(scaling.fit_scaling_slopes(table, cols, by_condition=True), out_slopes)
+    write_table(scaling.slope_difference_test(table), out_differences)
     write_table(scaling.bootstrap_slope_differences(tidy, B=B, seed=seed), out_bootstrap)
     write_table(scaling.fit_question_models(tidy, seed=seed), out_question)
-    write_table(scaling.variance_decomposition(table, cols), out_variance)
+    write_table(scaling.variance_decomposition(table, cols, seed=seed), out_variance)
+    write_table(scale_condition_interaction(table, cols), out_interaction)
+    write_table(joint_slope_difference_test(table), out_joint)
+    write_table(fit_sensitivity_slopes(table, cols), out_sensitivity)
 
 
 def simulate_scaling(
     *, seed: int, reps: int, out_slopes: str, out_differences: str, out_recovery: str
 ) -> None:
     """The same fits on a simulated study-like panel with known slopes (34 models, 7
-    families, 200 questions): shows what the machinery recovers when the panel is big."""
+    families, 200 questions): shows what the machinery recovers when the panel is big.
+    Recovery uses the per-condition fits, the path real data takes."""
     from safescale import scaling
 
     tidy, truth = scaling.simulate_panel(seed=seed)
@@ -165,9 +178,9 @@ def simulate_scaling(
     true = truth.slopes[["metric", "condition", "slope"]].rename(columns={"slope": "true_slope"})
     slopes = slopes.merge(true, on=["metric", "condition"], how="left")
     write_table(slopes, out_slopes)
-    write_table(scaling.slope_difference_test(metrics, tidy=tidy), out_differences)
+    write_table(scaling.slope_difference_test(metrics), out_differences)
     t0 = time.perf_counter()
-    recovery = scaling.parameter_recovery(reps=reps, seed=seed)
+    recovery = scaling.parameter_recovery(reps=reps, seed=seed, by_condition=True)
     summary = recovery.summary.assign(overall_coverage=recovery.coverage)
     write_table(summary, out_recovery)
     print(
