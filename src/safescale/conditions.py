@@ -76,11 +76,3 @@ RETRIEVAL_TOP_K: dict[str, int | None] = {
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 LABEL_KINDS: tuple[str, ...] = ("high_risk", "unsafe", "contradicts")
 
-
-def ordered_conditions(values: Iterable[object]) -> list[str]:
-    """The conditions present in `values` in the study's order (the reference condition
-    first, so contrasts read 'vs closed-book'), unknown names after, sorted; missing
-    values (None, NaN) dropped. Every table, fit and figure orders conditions this way."""
-    present = {str(v) for v in values if isinstance(v, str)}
-    known = [c for c in ALL_CONDITIONS if c in present]
-    return known + sorted(present - set(known))
