@@ -75,4 +75,3 @@ RETRIEVAL_TOP_K: dict[str, int | None] = {
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 LABEL_KINDS: tuple[str, ...] = ("high_risk", "unsafe", "contradicts")
-
