@@ -62,9 +62,9 @@ def load_sources(src: Path = SRC) -> tuple[list[dict], list[dict]]:
 
 # ---------------------------------------------------------------- key terms
 STOPWORDS = frozenset(
-    """a about above after again against all also an and any are as at be because been
-    before being below between both but by can could did do does doing during each either
-    even every few for from further had has have having he her here hers him his how i if
+    """a about above after again against also an and are as at be because been
+    before being below between both but by can could did do does doing during either
+    even few for from further had has have having he her here hers him his how i if
     in into is it its itself just may me might more most much must my nor now of off
     on once one or other our out over own same she should since so some such than that
     the their them then there these they this those through thus to too under until up upon
@@ -123,6 +123,10 @@ def conflict_lean(q: dict) -> tuple[float, float, str | None]:
     terms = [t - common for t in terms]
     labelled = 1 + q["conflict_supports"]
     lab, cor = _lean(counts, terms[labelled], terms[0])
+    if not terms[labelled] - terms[0] and cor == 0:
+        # the labelled option is the correct one minus a qualifier ("with" vs
+        # "without gadolinium"): the passage leans to it by never using the qualifier
+        lab = 1.0
     rival = None
     for i in range(1, len(terms)):
         if i != labelled:
