@@ -61,8 +61,7 @@ def load_sources(src: Path = SRC) -> tuple[list[dict], list[dict]]:
 
 
 # ---------------------------------------------------------------- key terms
-STOPWORDS = frozenset(
-    """a about above after again against also an and are as at be because been
+_STOPWORDS = """a about above after again against also an and are as at be because been
     before being below between both but by can could did do does doing during either
     even few for from further had has have having he her here hers him his how i if
     in into is it its itself just may me might more most much must my nor now of off
@@ -70,13 +69,12 @@ STOPWORDS = frozenset(
     the their them then there these they this those through thus to too under until up upon
     usually very was we were what when where whether which while who whom why will with
     within would you your often typically generally commonly mainly
-    patient patients which""".split()
-)
-STEM_BOILERPLATE = frozenset(
-    """most appropriate next step initial first imaging examination study management
+    patient patients which"""
+STOPWORDS = frozenset(_STOPWORDS.split())
+_STEM_BOILERPLATE = """most appropriate next step initial first imaging examination study management
     diagnosis likely shows show presents presented undergoes has had what which correct
-    statement according recommended best""".split()
-)
+    statement according recommended best"""
+STEM_BOILERPLATE = frozenset(_STEM_BOILERPLATE.split())
 
 
 def _stem(word: str) -> str:
@@ -213,7 +211,7 @@ def check_length_balance(questions: list[dict]) -> list[str]:
             f" (more than {MEDIAN_GAP:.0%} apart)"
         )
     lo, hi = PAIR_RATIO
-    for q, a, b in zip(questions, clean, conflict):
+    for q, a, b in zip(questions, clean, conflict, strict=True):
         if not lo <= b / a <= hi:
             problems.append(f"{q['qid']}: clean {a} words, conflict {b} words (ratio {b / a:.2f})")
     return problems

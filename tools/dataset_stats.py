@@ -89,7 +89,9 @@ def stats(root: Path = ROOT) -> dict[str, dict[str, int | float]]:
             "conflict median": statistics.median(conflict),
             "clean min-max": f"{min(clean)}-{max(clean)}",
             "conflict min-max": f"{min(conflict)}-{max(conflict)}",
-            "questions whose clean evidence is longer": sum(a > b for a, b in zip(clean, conflict)),
+            "questions whose clean evidence is longer": sum(
+                a > b for a, b in zip(clean, conflict, strict=True)
+            ),
         },
         "labels": label_counts(qs),
     }
