@@ -114,3 +114,17 @@ def test_incomplete_pass_is_refused(tool, bench, tmp_path):
     _write_pass(tmp_path / "pass_a.csv", rows[1:], labels)
     with pytest.raises(tool.PassError, match="missing"):
         tool.read_pass(tmp_path / "pass_a.csv", rows)
+
+
+def test_apply_writes_resolved_labels_into_the_sources(tool, bench, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in (ROOT / "resources" / "src").glob("questions_*.jsonl"):
+        (src / f.name).write_bytes(f.read_bytes())
+    labels = _shipped_labels(bench)
+    assert tool.apply(labels, src) == 0  # the shipped labels round-trip unchanged
+    for f in src.glob("*.jsonl"):
+        assert f.read_bytes() == (ROOT / "resources" / "src" / f.name).read_bytes()
+    key = next(iter(labels))
+    labels[key] = {k: 1 - v for k, v in labels[key].items()}
+    assert tool.apply(labels, src) == 1
