@@ -267,6 +267,19 @@ def test_heatmap_shows_not_estimable_cells_as_such(panels, tmp_path) -> None:
     assert "not estimable" in fig.axes[0].get_title()
 
 
+def test_heatmap_shows_a_skipped_cell_as_skipped(panels, tmp_path) -> None:
+    metrics = panels["realistic"]["metrics"].copy()
+    metrics["cell_status"] = "ok"
+    first = metrics.index[0]
+    metrics.loc[first, ["accuracy", "cell_status"]] = [np.nan, "skipped"]
+    fig = heatmaps.plot_heatmap(metrics, tmp_path / "h.png", "accuracy")
+    model, condition = metrics.loc[first, ["model", "condition"]]
+    cell = (models_by_size(metrics).index(model), list(CONDITIONS).index(condition))
+    texts = cell_texts(fig.axes[0])
+    assert texts[cell] == "skipped"
+    assert list(texts.values()).count("skipped") == 1
+
+
 def test_aurc_heatmap_cells_and_unavailable_signals(panels, tmp_path) -> None:
     gate = panels["realistic"]["gate"]
     rows = gate[(gate["signal"] == "sc_confidence") & (gate["risk_kind"] == "high_risk")]

@@ -38,8 +38,10 @@ def _draw_heatmap(
     cbar_label: str,
     percent: bool,
     families: Mapping[str, str],
+    skipped: pd.DataFrame | None = None,
 ) -> None:
-    """Annotated model x condition grid; missing cells grey with 'n/a'."""
+    """Annotated model x condition grid; missing cells grey with 'n/a', or 'skipped' where
+    `skipped` (same shape, bool) says no question of the cell was put to the model."""
     values = grid.to_numpy(dtype=float) * (100.0 if percent else 1.0)
     finite = np.isfinite(values)
     vmin = float(np.nanmin(values)) if finite.any() else 0.0
@@ -56,7 +58,8 @@ def _draw_heatmap(
         for j in range(n_cols):
             v = values[i, j]
             if not np.isfinite(v):
-                ax.text(j, i, "n/a", ha="center", va="center", fontsize=size, color="0.45")
+                text = "skipped" if skipped is not None and skipped.iat[i, j] else "n/a"
+                ax.text(j, i, text, ha="center", va="center", fontsize=size, color="0.45")
                 continue
             dark = (v - vmin) / (vmax - vmin) > 0.6
             text = f"{v:.1f}" if percent else f"{v:.3g}"
@@ -122,6 +125,11 @@ def plot_heatmap(metrics: pd.DataFrame, path: str | Path, metric: str = "high_ri
     frame = metrics.assign(_v=as_floats(metrics[metric]), model=metrics["model"].astype(str))
     grid = frame.pivot_table(index="model", columns="condition", values="_v", dropna=False)
     grid = grid.reindex(index=models, columns=conditions)
+    skipped = None
+    if "cell_status" in metrics:
+        flags = frame.assign(_s=(metrics["cell_status"] == "skipped").astype(float))
+        skipped = flags.pivot_table(index="model", columns="condition", values="_s")
+        skipped = skipped.reindex(index=models, columns=conditions).fillna(0).astype(bool)
     percent = is_share(metric)
     fig, ax = plt.subplots(figsize=_heatmap_size(len(models), len(conditions)))
     _draw_heatmap(
@@ -131,6 +139,7 @@ def plot_heatmap(metrics: pd.DataFrame, path: str | Path, metric: str = "high_ri
         metric_label(metric) + (" (%)" if percent else ""),
         percent,
         family_map(metrics),
+        skipped,
     )
     if not np.isfinite(grid.to_numpy(dtype=float)).any():
         title += "\n(all cells not estimable: NaN)"
