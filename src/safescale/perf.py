@@ -27,7 +27,6 @@ import argparse
 import math
 import os
 import platform
-import random
 import statistics
 import sys
 import time
@@ -81,21 +80,15 @@ def _resolve(path: str | Path) -> Path:
 
 def load_questions(config: Mapping[str, Any], n: int, conditions: Sequence[str]) -> list[Question]:
     """The first n questions of the pipeline's slice (same seeded shuffle as prepare_benchmark)."""
-    from safescale.data.benchmark import ColumnMapping, load_benchmark
-    from safescale.stages.data import required_evidence
+    from safescale.data.benchmark import load_configured, select
 
     b = config["benchmark"]
-    questions = load_benchmark(
-        _resolve(b["path"]),
-        ColumnMapping.from_config(b.get("columns") or {}),
-        b.get("format", "auto"),
-        required_evidence(conditions),
+    chosen = select(
+        load_configured(b, conditions, path=_resolve(b["path"])),
+        limit=b.get("limit"),
+        shuffle=bool(b.get("shuffle")),
+        seed=config["seed"],
     )
-    chosen = list(questions)
-    if b.get("shuffle"):
-        random.Random(config["seed"]).shuffle(chosen)
-    if b.get("limit"):
-        chosen = chosen[: b["limit"]]
     return chosen[:n]
 
 

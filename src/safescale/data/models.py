@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safescale.errors import ModelError
+
 PROMPT_STYLES = ("chat", "completion")
-
-
-class ModelError(RuntimeError):
-    """A model file is missing, corrupt or cannot be fetched; names the model."""
 
 
 @dataclass(frozen=True)
