@@ -6,11 +6,12 @@ The same loader as the prepare_benchmark rule, on the config a run would use
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from safescale.config import DEFAULT_CONFIG, load_run_config, lookup
-from safescale.data.benchmark import load_configured, select
+from safescale.config import DEFAULT_CONFIG, inherited_benchmark_keys, load_run_config, lookup
+from safescale.data.benchmark import CellRules, ColumnMapping, load_configured, select
 from safescale.data.tables import read_table
 from safescale.errors import InputError
 
@@ -67,3 +68,40 @@ def check_data(config_path: str, root: Path) -> tuple[bool, list[str]]:
     chosen = select(questions, limit=bench["limit"], shuffle=bench["shuffle"], seed=config["seed"])
     lines.append(f"OK: {len(questions)} questions valid; a run uses {len(chosen)}")
     return True, lines
+
+
+def check_mapping(benchmark: dict[str, Any]) -> None:
+    """Raise InputError for a mapping or cell rule that cannot work (before any job runs)."""
+    ColumnMapping.from_config(benchmark.get("columns") or {})
+    CellRules.from_config(benchmark)
+
+
+def run_start_lines(config: dict[str, Any], user_files: list[str]) -> list[str]:
+    """What a run prints first: its benchmark slice and the settings it inherited."""
+    bench = config["benchmark"]
+    return slice_lines(
+        config,
+        n_in_file=count_rows(bench["path"], bench["format"]),
+        inherited=inherited_benchmark_keys(user_files),
+        user_files=user_files,
+    )
+
+
+# The last line of a job log that ended in one of the package's own errors.
+_ERROR_LINE = re.compile(r"^safescale\.errors\.(\w+): ", re.M)
+
+
+def problems_in_logs(log_dir: Path, since: float) -> list[str]:
+    """The error message (every listed problem) of each job log written since `since`
+    that ended in a safescale error, so the console shows it rather than a traceback."""
+    lines: list[str] = []
+    for log in sorted(log_dir.rglob("*.log")) if log_dir.is_dir() else []:
+        if log.stat().st_mtime < since:
+            continue
+        text = log.read_text(encoding="utf-8", errors="replace")
+        found = list(_ERROR_LINE.finditer(text))
+        if found:
+            last = found[-1]
+            message = text[last.end() :].rstrip()
+            lines += [f"{last.group(1)} in {log}:", *message.splitlines()]
+    return lines
