@@ -37,3 +37,7 @@ class InputError(ValueError):
 
 class ModelError(RuntimeError):
     """A model file is missing, corrupt or cannot be fetched; names the model."""
+
+
+class OutputBusyError(RuntimeError):
+    """Another process is writing the same output (it holds the lock on its partial file)."""
