@@ -316,7 +316,9 @@ def load_configured(
     )
 
 
-def select(questions: Sequence[Question], *, limit: int | None, shuffle: bool, seed: int):
+def select(
+    questions: Sequence[Question], *, limit: int | None, shuffle: bool, seed: int
+) -> list[Question]:
     """The run's slice: a seeded shuffle (if asked), then the first `limit` questions."""
     chosen = list(questions)
     if shuffle:
