@@ -52,6 +52,12 @@ SETUP = (
 )
 
 
+# Root makes a network namespace directly; anyone else through a user namespace.
+UNSHARE = (
+    ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--net"]
+)
+
+
 def in_namespace(code: str, home, cwd) -> str:
     env = {
         **os.environ,
@@ -60,7 +66,7 @@ def in_namespace(code: str, home, cwd) -> str:
     }
     env.pop("ORT_DISABLE_TELEMETRY", None)  # the code under test must set it itself
     res = subprocess.run(
-        ["unshare", "--net", "sh", "-c", SETUP, sys.executable, "-c", SNIFF, code],
+        [*UNSHARE, "sh", "-c", SETUP, sys.executable, "-c", SNIFF, code],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -75,7 +81,7 @@ def in_namespace(code: str, home, cwd) -> str:
 def namespace_ok(tmp_path_factory):
     if not (shutil.which("unshare") and shutil.which("ip")):
         pytest.skip("needs unshare and ip (util-linux, iproute2)")
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    probe = subprocess.run([*UNSHARE, "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"cannot create a network namespace here: {probe.stderr.decode()[:200]}")
 
