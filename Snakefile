@@ -20,6 +20,14 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
+onstart:
+    print_run_start()
+
+
+onerror:
+    print_job_problems()
+
+
 rule all:
     default_target: True
     input:

@@ -14,6 +14,7 @@ from safescale.data.models import (
     expand_parts,
     fetch_model,
     parse_registry,
+    verify_model_file,
 )
 
 
@@ -151,3 +152,82 @@ def test_shipped_registry_parses():
     assert {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"} <= set(specs)
     assert all(s.sha256 and len(s.sha256) == 64 for s in specs.values())
     assert len(specs["qwen2.5-coder-1.5b"].parts) == 22
+
+
+# --- weights are checked again when a job loads them -------------------------
+
+
+@pytest.fixture
+def fetched(tmp_path, monkeypatch):
+    """A model file fetched from a local path, and the manifest the fetch rule writes."""
+    monkeypatch.setenv("SAFESCALE_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    entry = {
+        "name": "mine",
+        "family": "F",
+        "params_b": 1,
+        "sha256": sha,
+        "source": {"path": str(f)},
+    }
+    spec = parse_registry([entry])["mine"]
+    path, digest = fetch_model(spec, tmp_path)
+    manifest = {
+        "name": "mine",
+        "path": str(path),
+        "sha256": digest,
+        "size_bytes": path.stat().st_size,
+        "n_ctx": 512,
+        "prompt_style": "chat",
+    }
+    return spec, manifest, f
+
+
+def test_verified_at_load_and_remembered(fetched, tmp_path):
+    _, manifest, f = fetched
+    assert verify_model_file(manifest) == str(f)
+    (stamp,) = (tmp_path / "cache" / "verified").glob("*.json")
+    assert str(f.resolve()) in stamp.read_text()
+    assert verify_model_file(manifest) == str(f)
+
+
+def test_truncated_after_fetch_is_refused(fetched):
+    _, manifest, f = fetched
+    verify_model_file(manifest)
+    f.write_bytes(f.read_bytes()[:-100])
+    with pytest.raises(ModelError) as info:
+        verify_model_file(manifest)
+    size = manifest["size_bytes"]
+    assert f"model 'mine': {f} has {size - 100} bytes, expected {size} bytes" in str(info.value)
+    assert "delete it and fetch again" in str(info.value)
+
+
+def test_altered_after_fetch_gives_the_fetch_message(fetched):
+    spec, manifest, f = fetched
+    verify_model_file(manifest)  # remembered as good ...
+    data = bytearray(f.read_bytes())
+    data[10] ^= 0xFF
+    f.write_bytes(bytes(data))  # ... then changed in place: same size, new mtime
+    with pytest.raises(ModelError) as at_load:
+        verify_model_file(manifest)
+    with pytest.raises(ModelError) as at_fetch:
+        fetch_model(spec, f.parent)
+    assert str(at_load.value) == str(at_fetch.value)
+    assert "has sha256" in str(at_load.value)
+
+
+def test_engine_load_checks_the_file_first(fetched):
+    from safescale.inference.llama_engine import chat_generator
+
+    _, manifest, f = fetched
+    f.write_bytes(b"GGUF truncated")
+    with pytest.raises(ModelError, match="'mine'.*bytes, expected"):
+        chat_generator(manifest, max_ctx=512, threads=1, n_batch=8, n_gpu_layers=0)
+
+
+def test_missing_model_file_is_named(fetched):
+    _, manifest, f = fetched
+    f.unlink()
+    with pytest.raises(ModelError, match="'mine': file not found"):
+        verify_model_file(manifest)

@@ -19,8 +19,10 @@ NAMES = ("default", "slurm", "slurm-gpu")
 
 
 def dry_run(*args: str) -> str:
+    """`--forceall`: the jobs listed must not depend on what results/ already holds
+    (after `make reproduce` a plain dry run finds nothing left to do)."""
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", *args],
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -64,3 +64,83 @@ def decoding(config: Mapping[str, Any]) -> Decoding:
         sample_max_tokens=d["sample_max_tokens"],
         sampling=SamplingSettings(d["temperature"], d["top_k"], d["top_p"], d["min_p"]),
     )
+
+
+# Snakemake's own `configfile:` in the Snakefile, relative to the working directory:
+# a user's --configfile is laid over it, key by key.
+DEFAULT_CONFIG = Path("config") / "config.yaml"
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` laid over `base` key by key, nested sections merged (as Snakemake does)."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = overlay(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_run_config(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The config `snakemake TARGET --configfile path` run from here would use,
+    validated with defaults filled, and the benchmark keys it inherits."""
+    base = _read_yaml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    return validate(overlay(base, _read_yaml(path))), inherited_benchmark_keys([path])
+
+
+def inherited_benchmark_keys(user_files: list[str | Path]) -> list[str]:
+    """Benchmark keys that come from config/config.yaml because no --configfile sets them."""
+    user_files = [f for f in user_files if Path(f).resolve() != DEFAULT_CONFIG.resolve()]
+    if not user_files or not DEFAULT_CONFIG.exists():
+        return []
+    user: dict[str, Any] = {}
+    for path in user_files:
+        user = overlay(user, _read_yaml(path))
+    base = _read_yaml(DEFAULT_CONFIG)
+    schema_defaults = validate({})
+    # Only what differs from the schema's own default surprises a reader of the schema.
+    return [
+        key
+        for key in inherited_keys(base, user, "benchmark")
+        if _lookup_or_none(schema_defaults, key) != _lookup_or_none(base, key)
+    ]
+
+
+def inherited_keys(base: dict[str, Any], user: dict[str, Any], section: str) -> list[str]:
+    """Dotted keys under `section` that `base` sets and `user` leaves out."""
+
+    def leaves(tree: Any, prefix: str) -> list[str]:
+        if not isinstance(tree, dict) or not tree:
+            return [prefix]
+        return [leaf for key, sub in tree.items() for leaf in leaves(sub, f"{prefix}.{key}")]
+
+    def present(tree: Any, dotted: str) -> bool:
+        for part in dotted.split(".")[1:]:
+            if not isinstance(tree, dict) or part not in tree:
+                return False
+            tree = tree[part]
+        return True
+
+    if section not in base:
+        return []
+    return [key for key in leaves(base[section], section) if not present(user.get(section), key)]
+
+
+def _lookup_or_none(config: dict[str, Any], dotted: str) -> Any:
+    try:
+        return lookup(config, dotted)
+    except (KeyError, TypeError):
+        return None
+
+
+def lookup(config: dict[str, Any], dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value

@@ -1,4 +1,5 @@
-"""Input errors that name file, row and column, and carry every problem at once."""
+"""Every exception type of the package: input errors that name file, row and column and
+carry every problem at once, and model-file errors that name the model."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ class InputError(ValueError):
         n = len(self.problems)
         header = f"{n} problem{'s' if n != 1 else ''} found in input:"
         super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, corrupt or cannot be fetched; names the model."""
+
+
+class OutputBusyError(RuntimeError):
+    """Another process is writing the same output (it holds the lock on its partial file)."""

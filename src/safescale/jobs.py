@@ -8,7 +8,9 @@ from typing import Any
 
 
 def start(smk: Any) -> None:
-    """Send stdout/stderr to the job log and cap BLAS/ONNX threads at the job's threads."""
+    """Send stdout/stderr to the job log, cap BLAS/ONNX threads at the job's threads, and
+    keep onnxruntime from contacting its telemetry host (see retrieval/embedder.py)."""
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(smk.threads)
     if smk.log:

@@ -1,9 +1,11 @@
 # Config validation, the model registry, wildcard constraints and shared input functions.
 import re
 import sys
+import time
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The workflow's own package (src/safescale) serves this process also where no
@@ -13,9 +15,15 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from safescale import conditions as C
 from safescale.config import cache_dir as _cache_dir
 from safescale.config import selected_models
+from safescale.data.check import check_mapping, problems_in_logs, run_start_lines
+from safescale.errors import InputError
 from safescale.report.registry import FIGURES
 
 validate(config, "../schemas/config.schema.yaml")
+try:  # a pattern typo fails here, before any job runs
+    check_mapping(config["benchmark"])
+except InputError as _exc:
+    raise WorkflowError(f"the benchmark settings cannot work:\n{_exc}") from None
 
 
 def resolve(path):
@@ -121,3 +129,23 @@ def analysis_targets():
         "results/SUMMARY.md",
         *expand("results/figures/{name}.png", name=FIGURES),
     ]
+
+
+RUN_STARTED = time.time()
+
+
+def print_run_start():
+    """The benchmark slice (N of M questions, order) and the settings it inherited."""
+    user_files = [str(f) for f in workflow.overwrite_configfiles]
+    for line in run_start_lines(config, user_files):
+        print(line, file=sys.stderr)
+
+
+def print_job_problems():
+    """The problem list of each job that failed on bad input, where the user is looking."""
+    lines = problems_in_logs(Path("logs"), RUN_STARTED)
+    if lines:
+        print(
+            "\n".join(["", "Problems reported by the failed jobs:", *lines]),
+            file=sys.stderr,
+        )

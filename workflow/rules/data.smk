@@ -15,6 +15,8 @@ rule prepare_benchmark:
     params:
         fmt=config["benchmark"]["format"],
         columns=config["benchmark"]["columns"],
+        label_values=config["benchmark"]["label_values"],
+        options=config["benchmark"]["options"],
         conditions=CONDITIONS,
         limit=config["benchmark"]["limit"],
         shuffle=config["benchmark"]["shuffle"],

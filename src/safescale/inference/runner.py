@@ -5,29 +5,77 @@ output appears only by an atomic rename once every question is done, so
 Snakemake never sees a partial file as complete. A rerun after a crash or kill
 resumes from the partial file if it was written with the same run key
 (prompts, model hash, decoding, seed); otherwise it starts over.
+
+One writer per partial file: a job holds an exclusive lock on it from reading
+to the final rename, so a rerun started while an orphaned job of a killed
+Snakemake still writes refuses clearly instead of racing it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from safescale.data.question import Question
+from safescale.errors import OutputBusyError
 from safescale.jsonio import write_jsonl
 
 PARTIAL_SUFFIX = ".partial"
 
 
-def _read_partial(path: Path, run_key: str) -> dict[str, dict]:
-    if not path.exists():
-        return {}
+def _lock_holder(fd: int) -> str:
+    """The pid holding a lock on the file behind `fd`, from /proc/locks (Linux)."""
+    ino = os.fstat(fd).st_ino
+    try:
+        with open("/proc/locks", encoding="ascii") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(ino):
+                    return f"process {fields[4]}"
+    except OSError:
+        pass
+    return "another process"
+
+
+@contextmanager
+def locked_partial(path: Path) -> Iterator[TextIO]:
+    """The partial file, opened for reading and rewriting under an exclusive lock."""
+    while True:
+        fh = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fh.fileno())
+            fh.close()
+            raise OutputBusyError(
+                f"{path} is being written by {holder}: probably an inference job of an "
+                "earlier run whose Snakemake was killed while the job went on. Let it "
+                "finish or stop it, then run again; this job changed nothing."
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not renamed away by a writer that finished while we opened it
+            break
+        fh.close()
+    try:
+        yield fh
+    finally:
+        fh.close()  # releases the lock
+
+
+def _read_partial(fh: TextIO, run_key: str) -> dict[str, dict]:
+    fh.seek(0)
     done: dict[str, dict] = {}
-    with path.open(encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
+    lines = fh.read().split("\n")
     try:
         header = json.loads(lines[0])
     except (json.JSONDecodeError, IndexError):
@@ -76,12 +124,14 @@ def run_resumable(
     output = Path(output)
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
     items = list(items)
-    done = _read_partial(partial, run_key)
     output.parent.mkdir(parents=True, exist_ok=True)
     progress = Progress(len(items), label)
     counts = {"resumed": 0, "computed": 0}
-    # Rewrite the partial file with the valid lines we keep (drops a torn last line).
-    with partial.open("w", encoding="utf-8") as fh:
+    with locked_partial(partial) as fh:
+        done = _read_partial(fh, run_key)
+        # Rewrite the partial file with the valid lines we keep (drops a torn last line).
+        fh.seek(0)
+        fh.truncate()
         fh.write(json.dumps({"run_key": run_key}) + "\n")
         for q, _ in items:
             if q.question_id in done:
@@ -98,6 +148,6 @@ def run_resumable(
                 os.fsync(fh.fileno())
                 counts["computed"] += 1
             progress.step()
-    write_jsonl([done[q.question_id] for q, _ in items], output)  # atomic: tmp + rename
-    partial.unlink()
+        write_jsonl([done[q.question_id] for q, _ in items], output)  # atomic: tmp + rename
+        partial.unlink()
     return counts

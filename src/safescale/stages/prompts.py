@@ -13,9 +13,10 @@ from safescale.retrieval.chunking import read_chunks
 def _open_renderer(manifest: Mapping[str, Any]):
     from llama_cpp import Llama
 
+    from safescale.data.models import verify_model_file
     from safescale.prompting.templates import Renderer
 
-    vocab = Llama(manifest["path"], vocab_only=True, verbose=False)
+    vocab = Llama(verify_model_file(manifest), vocab_only=True, verbose=False)
     return Renderer(manifest["prompt_style"], vocab)
 
 
