@@ -50,13 +50,19 @@ def test_same_seeds_same_samples_whatever_ran_before(engine, smollm2_path):
     tokens = prompt_tokens(engine)
     seeds = [derive_seed(42, "m", "c", "q1", i) for i in range(20)]
     before = engine.stats.prompt_tokens_evaluated
-    a = engine.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    a = engine.answer(
+        tokens, Q.letters, Decoding(), seeds, is_final=lambda text: letter_is_final(text, Q.letters)
+    )
     assert engine.stats.prompt_tokens_evaluated - before == len(tokens)
     engine.generate_text("Something else entirely, to change the cache.", 5)
-    b = engine.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    b = engine.answer(
+        tokens, Q.letters, Decoding(), seeds, is_final=lambda text: letter_is_final(text, Q.letters)
+    )
     assert [s.raw for s in a["samples"]] == [s.raw for s in b["samples"]]
     fresh = LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
-    c = fresh.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    c = fresh.answer(
+        tokens, Q.letters, Decoding(), seeds, is_final=lambda text: letter_is_final(text, Q.letters)
+    )
     assert [s.raw for s in a["samples"]] == [s.raw for s in c["samples"]]
     assert a["greedy"].raw == c["greedy"].raw
 
@@ -97,3 +103,28 @@ def test_pure_temperature_is_the_default():
     np.testing.assert_allclose(p, expected)
     filtered = token_distribution(logits, SamplingSettings(top_k=2))
     assert filtered[2] == 0 and filtered[3] == 0
+
+
+@pytest.mark.parametrize("n_options", [4, 5])
+def test_early_stopped_samples_parse_like_fully_decoded_ones(engine, n_options):
+    """The in-process early stop never changes a sample's parsed letter."""
+    from safescale.inference.parsing import parse_letter
+
+    question = headache_question(n_options)
+    r = Renderer("chat", engine.llm)
+    tokens = r.tokenize(r.render(question, ""))
+    settings = SamplingSettings(temperature=1.5)  # varied openings, letters outside included
+    seeds = list(range(100, 140))
+    logits = engine.prime(tokens)
+    early = engine.sample_tree(
+        len(tokens),
+        logits,
+        seeds,
+        10,
+        settings,
+        is_final=lambda text: letter_is_final(text, question.letters),
+    )
+    full = engine.sample_tree(len(tokens), engine.prime(tokens), seeds, 10, settings)
+    for cut, whole in zip(early, full, strict=True):
+        assert whole.tokens[: len(cut.tokens)] == cut.tokens
+        assert parse_letter(cut.raw, question.options) == parse_letter(whole.raw, question.options)

@@ -7,7 +7,7 @@ so parse failures are visible instead of silently guessed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 _MARKUP = re.compile(r"[*_`#]")
 _LEAD = re.compile(
@@ -61,13 +61,17 @@ def parse_letter(raw: str | None, options: Mapping[str, str]) -> str | None:
     return None
 
 
-_DECIDED = re.compile(r"^\s*[\(\[]?\**([A-E])\**[\)\]\.:,\n]")
+_DECIDED = re.compile(r"^\s*[\(\[]?([A-E])[\)\]\.:,\n]")
 
 
-def letter_is_final(text: str) -> bool:
-    """True once more text cannot change `parse_letter`'s answer.
+def letter_is_final(text: str, letters: Collection[str]) -> bool:
+    """True once no continuation of `text` can change `parse_letter`'s answer.
 
-    That holds when the output opens with an upper-case letter closed by
-    punctuation or a newline: the first rule already fires on that prefix.
+    That holds when the output opens with an upper-case letter of the
+    question's `letters` (its options) closed by punctuation or a newline: the
+    first rule of `parse_letter` fires on every continuation of that prefix.
+    A letter outside the options ("E." on a four-option question) decides
+    nothing: "E. The answer is B" parses as B, so decoding goes on.
     """
-    return bool(_DECIDED.match(_MARKUP.sub("", text)))
+    decided = _DECIDED.match(_MARKUP.sub("", text))
+    return bool(decided) and decided.group(1) in letters

@@ -94,7 +94,13 @@ def predict_llama(
         return rec
     try:
         tokens = engine.tokenize(prompt["prompt"])
-        out = engine.answer(tokens, q.letters, decoding, seeds, is_final=letter_is_final)
+        out = engine.answer(
+            tokens,
+            q.letters,
+            decoding,
+            seeds,
+            is_final=lambda text: letter_is_final(text, q.letters),
+        )
     except Exception as exc:  # recorded per question unless the config says fail
         if on_error == "fail":
             raise
