@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safescale.inference.parsing import letter_is_final, parse_letter
+from safescale.inference.predict import parse_summary
 
 OPTIONS = {
     "A": "Epidural hematoma",
@@ -126,3 +127,22 @@ def test_a_final_prefix_parses_the_same_whatever_follows(options, prefix, tail):
     head = "".join(prefix)
     if letter_is_final(head, options):
         assert parse_letter(head + "".join(tail), options) == parse_letter(head, options)
+
+
+def _answered(mass: float | None) -> dict:
+    return {
+        "status": "ok",
+        "greedy": {"letter": "A"},
+        "samples": [{"letter": "A"}, {"letter": None}],
+        "letter_mass": mass,
+    }
+
+
+def test_parse_summary_reports_letter_mass_and_flags_low_mass_cells():
+    skipped = {"status": "skipped", "greedy": None, "samples": [], "letter_mass": None}
+    confident = parse_summary([_answered(0.9), _answered(0.6), _answered(0.1), skipped])
+    assert (confident["letter_mass_median"], confident["prob_reliable"]) == (0.6, True)
+    scattered = parse_summary([_answered(0.02), _answered(0.9), _answered(0.3)])
+    assert (scattered["letter_mass_median"], scattered["prob_reliable"]) == (0.3, False)
+    no_logits = parse_summary([_answered(None)])
+    assert no_logits["prob_reliable"] is False and no_logits["letter_mass_median"] != 0

@@ -75,3 +75,25 @@ def letter_is_final(text: str, letters: Collection[str]) -> bool:
     """
     decided = _DECIDED.match(_MARKUP.sub("", text))
     return bool(decided) and decided.group(1) in letters
+
+
+# A first token that spells a letter: the letter, after an optional space and
+# an optional opening bracket ("B", " B", "(B", " (B", "[B", " [B").
+_LETTER_TOKEN = re.compile(r"^ ?[\(\[]?([A-E])$")
+# Raw SentencePiece / byte-level BPE spellings of a leading space.
+_SPACE_PIECES = ("\u2581", "\u0120")
+
+
+def letter_of_token(text: str, letters: Collection[str]) -> str | None:
+    """The option letter a single first token spells, else None.
+
+    The one rule for letter probabilities, in-process and from a server's
+    logprobs: counting only "B" and " B" would miss the mass of "(B" and show
+    a model that rarely answers with a bare letter as confident.
+    """
+    for piece in _SPACE_PIECES:
+        if text.startswith(piece):
+            text = " " + text[len(piece) :]
+            break
+    spelled = _LETTER_TOKEN.match(text)
+    return spelled.group(1) if spelled and spelled.group(1) in letters else None
