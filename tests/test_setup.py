@@ -46,3 +46,102 @@ def test_shipped_configs_validate():
     ):
         config = load_config(ROOT / name)
         assert selected_models(config), name
+
+
+# Draft 2020-12 keywords (and draft-07's `definitions`/`dependencies`): anything
+# else in a schema node is a typo or a YAML accident, such as the stray key an
+# unquoted comma makes in a flow mapping (`{description: CSV, TSV}`).
+JSON_SCHEMA_KEYWORDS = frozenset(
+    [
+        "$schema",
+        "$id",
+        "$ref",
+        "$comment",
+        "$defs",
+        "definitions",
+        "title",
+        "description",
+        "type",
+        "enum",
+        "const",
+        "default",
+        "examples",
+        "properties",
+        "patternProperties",
+        "additionalProperties",
+        "required",
+        "items",
+        "prefixItems",
+        "additionalItems",
+        "contains",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "format",
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "dependencies",
+        "dependentRequired",
+        "dependentSchemas",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
+        "readOnly",
+        "writeOnly",
+        "deprecated",
+    ]
+)
+_NAMED_SUBSCHEMAS = ("properties", "patternProperties", "$defs", "definitions")
+_SUBSCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
+_SUBSCHEMA_LISTS = ("oneOf", "anyOf", "allOf", "prefixItems")
+
+
+def unknown_schema_keys(node: object, where: str = "") -> list[str]:
+    """'path: key' for every key of a schema node that is no JSON-Schema keyword."""
+    if not isinstance(node, dict):
+        return []
+    found = [f"{where or '/'}: {key!r}" for key in node if key not in JSON_SCHEMA_KEYWORDS]
+    for key, value in node.items():
+        if key in _NAMED_SUBSCHEMAS:
+            for name, sub in value.items():
+                found += unknown_schema_keys(sub, f"{where}/{name}")
+        elif key in _SUBSCHEMA:
+            found += unknown_schema_keys(value, f"{where}/{key}")
+        elif key in _SUBSCHEMA_LISTS:
+            for i, sub in enumerate(value):
+                found += unknown_schema_keys(sub, f"{where}/{key}[{i}]")
+    return found
+
+
+def test_schema_uses_only_json_schema_keywords():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    assert unknown_schema_keys(schema) == []
+    # The walk sees nested nodes: a broken flow mapping is caught.
+    broken = yaml.safe_load("properties: {path: {type: string, description: CSV, TSV}}")
+    assert unknown_schema_keys(broken) == ["/path: 'TSV'"]
+
+
+def test_descriptions_are_whole_sentences():
+    """No description cut at a comma: each ends like a sentence."""
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+
+    def descriptions(node: dict, where: str = ""):
+        for name, sub in node.get("properties", {}).items():
+            yield f"{where}{name}", sub.get("description", "")
+            yield from descriptions(sub, f"{where}{name}.")
+
+    cut = [name for name, text in descriptions(schema) if not text.rstrip().endswith((".", ")"))]
+    assert cut == []
