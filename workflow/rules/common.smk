@@ -1,4 +1,5 @@
 # Config validation, the model registry, wildcard constraints and shared input functions.
+import copy
 import re
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from safescale.config import selected_models
 from safescale.report.registry import FIGURES
 
 validate(config, "../schemas/config.schema.yaml")
+# Before any path is resolved: what provenance records and hashes.
+CONFIG_AS_WRITTEN = copy.deepcopy(config)
 
 
 def resolve(path):
