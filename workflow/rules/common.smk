@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from safescale import conditions as C
 from safescale.config import cache_dir as _cache_dir
+from safescale.config import prediction_settings
 from safescale.config import selected_models
 from safescale.report.registry import FIGURES
 
