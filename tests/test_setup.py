@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from conftest import ROOT
@@ -145,3 +147,29 @@ def test_descriptions_are_whole_sentences():
 
     cut = [name for name, text in descriptions(schema) if not text.rstrip().endswith((".", ")"))]
     assert cut == []
+
+
+def _tracked_text_files() -> list[Path]:
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    suffixes = {".md", ".py", ".smk", ".yaml", ".yml", ".toml", ".sh", ".rst", ".txt", ""}
+    return [ROOT / p for p in listed if Path(p).suffix in suffixes and (ROOT / p).is_file()]
+
+
+def test_docs_stand_on_their_own():
+    """No pointer to notes outside the repository; every docs/*.md named exists."""
+    outside = re.compile(r"\.\./" + r"shared|/work/" + r"shared|" + r"STYLE \"")
+    named_doc = re.compile(r"\bdocs/([A-Z_]+\.md)")
+    found, missing = [], []
+    for path in _tracked_text_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [f"{path.relative_to(ROOT)}: {m.group(0)}" for m in outside.finditer(text)]
+        missing += [
+            f"{path.relative_to(ROOT)}: docs/{name}"
+            for name in named_doc.findall(text)
+            if not (ROOT / "docs" / name).exists()
+        ]
+    assert found == []
+    assert missing == []
+    assert "docs/METHOD.md" in (ROOT / "README.md").read_text()
