@@ -63,6 +63,14 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as `slow` every test that loads a real GGUF model (through the
+    smollm2_path fixture) or runs the whole DAG; `pytest -m "not slow"` skips them."""
+    for item in items:
+        if "smollm2_path" in getattr(item, "fixturenames", ()) or item.path.name == "test_e2e.py":
+            item.add_marker(pytest.mark.slow)
+
+
 def model_path(name: str, fetched_by_make_test: bool = False) -> Path:
     """A registry model's cached GGUF; skips when it was not fetched.
 

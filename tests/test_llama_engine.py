@@ -65,6 +65,7 @@ def test_letter_probs_match_full_softmax(engine):
     assert probs["A"] == pytest.approx(p[ids["A"]].sum() / mass, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_bracketed_letter_tokens_count_towards_the_letter():
     """Qwen's vocabulary has "(A" and "[A": their mass belongs to A."""
     path = model_path("qwen2.5-coder-0.5b")

@@ -173,3 +173,29 @@ def test_docs_stand_on_their_own():
     assert found == []
     assert missing == []
     assert "docs/METHOD.md" in (ROOT / "README.md").read_text()
+
+
+def test_slow_marks_the_real_model_and_end_to_end_tests():
+    """`pytest -m "not slow"` leaves out what loads a GGUF or runs the DAG, and nothing else."""
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-m",
+            "slow",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_e2e.py",
+            "tests/test_llama_engine.py",
+            "tests/test_parsing.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    selected = {line.split("::")[0] for line in res.stdout.splitlines() if "::" in line}
+    assert selected == {"tests/test_e2e.py", "tests/test_llama_engine.py"}, res.stdout[-2000:]
+    assert "tests/test_llama_engine.py::test_pure_temperature_is_the_default" not in res.stdout
