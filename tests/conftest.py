@@ -63,17 +63,33 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def smollm2_path() -> Path:
-    """The real SmolLM2-135M GGUF, fetched by `make test` before pytest runs."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as `slow` every test that loads a real GGUF model (through the
+    smollm2_path fixture) or runs the whole DAG; `pytest -m "not slow"` skips them."""
+    for item in items:
+        if "smollm2_path" in getattr(item, "fixturenames", ()) or item.path.name == "test_e2e.py":
+            item.add_marker(pytest.mark.slow)
+
+
+def model_path(name: str, fetched_by_make_test: bool = False) -> Path:
+    """A registry model's cached GGUF; skips when it was not fetched.
+
+    `make test` fetches SmolLM2-135M, so under CI its absence is a failure.
+    """
     import yaml
 
     from safescale.data.models import cached_model_path, default_cache_dir, parse_registry
 
     specs = parse_registry(yaml.safe_load((ROOT / "config" / "models.yaml").read_text()))
-    path = cached_model_path(specs["smollm2-135m"], default_cache_dir())
+    path = cached_model_path(specs[name], default_cache_dir())
     if not path.exists():
-        if os.environ.get("CI"):
+        if fetched_by_make_test and os.environ.get("CI"):
             pytest.fail(f"{path} missing: run `make test`, which fetches the test model")
-        pytest.skip("test model not fetched (run `make test`)")
+        pytest.skip(f"{name} not fetched (safescale fetch-models)")
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The real SmolLM2-135M GGUF, fetched by `make test` before pytest runs."""
+    return model_path("smollm2-135m", fetched_by_make_test=True)

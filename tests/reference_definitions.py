@@ -1,6 +1,6 @@
 """An independent, deliberately plain implementation of the study's definitions.
 
-Written straight from /work/shared/docs/METHOD.md and the choices recorded in
+Written straight from docs/METHOD.md and the choices recorded in
 docs/METRICS.md, with loops and dicts only (no pandas, no numpy), so that a
 test can feed the same synthetic predictions through it and through the
 package and demand agreement. Also holds the seeded synthetic-panel generator.

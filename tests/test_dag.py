@@ -63,3 +63,32 @@ def test_invalid_config_is_rejected(tmp_path):
     bad.write_text((ROOT / ".test/config/config.yaml").read_text() + "\nunknown_key: 1\n")
     res = run("-n", "--configfile", str(bad))
     assert res.returncode != 0 and "unknown_key" in res.stdout + res.stderr
+
+
+def test_only_prediction_settings_are_rerun_triggers_of_inference():
+    """run_inference's params: decoding, seed, backend and batching, not threads or timeouts."""
+    import copy
+
+    from safescale.config import load_config, prediction_settings
+
+    base = load_config(ROOT / ".test/config/config.yaml")
+    same = copy.deepcopy(base)
+    same["inference"].update(threads=8, on_error="fail", judge_max_tokens=9)
+    same["inference"]["openai"].update(concurrency=16, timeout_s=5, max_retries=0)
+    assert prediction_settings(same) == prediction_settings(base)
+    for section, key, value in [
+        ("decoding", "temperature", 0.9),
+        ("decoding", "n_samples", 3),
+        ("inference", "n_batch", 64),
+        ("inference", "n_gpu_layers", -1),
+        ("inference", "backend", "openai"),
+    ]:
+        changed = copy.deepcopy(base)
+        changed[section][key] = value
+        assert prediction_settings(changed) != prediction_settings(base), key
+    served = copy.deepcopy(base)
+    served["inference"]["backend"] = "openai"
+    elsewhere = copy.deepcopy(served)
+    elsewhere["inference"]["openai"]["base_url"] = "http://10.0.0.2:8000/v1"
+    assert prediction_settings(elsewhere) != prediction_settings(served)
+    assert prediction_settings({**base, "seed": base["seed"] + 1}) != prediction_settings(base)

@@ -266,6 +266,13 @@ def test_probabilities_are_renormalised_and_ties_go_alphabetical() -> None:
     assert (r["prob_letter"], r["prob_margin"], r["prob_chosen"]) == ("C", 0.0, 0.5)
 
 
+def test_letter_mass_is_carried_for_answered_records_only() -> None:
+    rec = {**record(Q4, greedy="B", probs={"B": 1.0}), "letter_mass": 0.02}
+    assert label_record(Q4, rec, META)["letter_mass"] == 0.02
+    assert math.isnan(label_record(Q4, {**rec, "status": "skipped"}, META)["letter_mass"])
+    assert math.isnan(row(Q4, greedy="B", probs=None)["letter_mass"])
+
+
 def test_missing_probabilities_are_null() -> None:
     r = row(Q4, greedy="B", probs=None)
     assert r["prob_letter"] is None
@@ -293,7 +300,7 @@ def documented_columns() -> list[str]:
 
 def test_columns_follow_formats_doc() -> None:
     documented = documented_columns()
-    assert len(documented) == len(TIDY_COLUMNS) == 41
+    assert len(documented) == len(TIDY_COLUMNS) == 42
     assert set(documented) == set(TIDY_COLUMNS)
     assert re.search(r"\| prob_A \.\. prob_E \|", DOCS.read_text())
 

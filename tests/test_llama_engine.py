@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
-from conftest import headache_question
+from conftest import headache_question, model_path
 
 from safescale.inference.llama_engine import Decoding, LlamaEngine
 from safescale.inference.parsing import letter_is_final
@@ -34,15 +36,44 @@ def test_smoke_prompt_longer_than_32_tokens(engine):
     assert 0 < out["letter_mass"] <= 1
 
 
+def vocabulary_letter_ids(llm, letter: str) -> set[int]:
+    """Tokens whose vocabulary entry reads as the letter with an optional leading
+    space and opening bracket, from the raw vocabulary (not the engine's list)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    spellings = {f"{space}{bracket}{letter}" for space in ("", " ") for bracket in ("", "(", "[")}
+    ids = set()
+    for token in range(llm.n_vocab()):
+        text = llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", errors="replace")
+        byte = re.fullmatch(r"<0x([0-9A-F]{2})>", text)  # SentencePiece byte fallback
+        text = chr(int(byte.group(1), 16)) if byte else text
+        if text.replace("\u0120", " ").replace("\u2581", " ") in spellings:
+            ids.add(token)
+    return ids
+
+
 def test_letter_probs_match_full_softmax(engine):
     tokens = prompt_tokens(engine)
     logits = engine.prime(tokens)
     p = np.exp(logits - logits.max())
     p /= p.sum()
     probs, mass = engine.letter_probabilities(logits, Q.letters)
-    ids = engine._letter_ids
-    assert mass == pytest.approx(sum(p[ids[x]].sum() for x in "ABCDE"), rel=1e-6)
+    ids = {letter: sorted(vocabulary_letter_ids(engine.llm, letter)) for letter in Q.letters}
+    assert all(ids.values())
+    assert mass == pytest.approx(sum(p[ids[x]].sum() for x in Q.letters), rel=1e-6)
     assert probs["A"] == pytest.approx(p[ids["A"]].sum() / mass, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_bracketed_letter_tokens_count_towards_the_letter():
+    """Qwen's vocabulary has "(A" and "[A": their mass belongs to A."""
+    path = model_path("qwen2.5-coder-0.5b")
+    qwen = LlamaEngine(path, n_ctx=64, threads=1)
+    for letter in "AE":
+        expected = vocabulary_letter_ids(qwen.llm, letter)
+        assert {qwen.token_text(t).strip() for t in expected} >= {letter, f"({letter}"}
+        assert set(qwen._letter_ids[letter]) == expected
 
 
 def test_same_seeds_same_samples_whatever_ran_before(engine, smollm2_path):
@@ -50,13 +81,19 @@ def test_same_seeds_same_samples_whatever_ran_before(engine, smollm2_path):
     tokens = prompt_tokens(engine)
     seeds = [derive_seed(42, "m", "c", "q1", i) for i in range(20)]
     before = engine.stats.prompt_tokens_evaluated
-    a = engine.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    a = engine.answer(
+        tokens, Q.letters, Decoding(), seeds, is_final=lambda text: letter_is_final(text, Q.letters)
+    )
     assert engine.stats.prompt_tokens_evaluated - before == len(tokens)
     engine.generate_text("Something else entirely, to change the cache.", 5)
-    b = engine.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    b = engine.answer(
+        tokens, Q.letters, Decoding(), seeds, is_final=lambda text: letter_is_final(text, Q.letters)
+    )
     assert [s.raw for s in a["samples"]] == [s.raw for s in b["samples"]]
     fresh = LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
-    c = fresh.answer(tokens, Q.letters, Decoding(), seeds, is_final=letter_is_final)
+    c = fresh.answer(
+        tokens, Q.letters, Decoding(), seeds, is_final=lambda text: letter_is_final(text, Q.letters)
+    )
     assert [s.raw for s in a["samples"]] == [s.raw for s in c["samples"]]
     assert a["greedy"].raw == c["greedy"].raw
 
@@ -97,3 +134,28 @@ def test_pure_temperature_is_the_default():
     np.testing.assert_allclose(p, expected)
     filtered = token_distribution(logits, SamplingSettings(top_k=2))
     assert filtered[2] == 0 and filtered[3] == 0
+
+
+@pytest.mark.parametrize("n_options", [4, 5])
+def test_early_stopped_samples_parse_like_fully_decoded_ones(engine, n_options):
+    """The in-process early stop never changes a sample's parsed letter."""
+    from safescale.inference.parsing import parse_letter
+
+    question = headache_question(n_options)
+    r = Renderer("chat", engine.llm)
+    tokens = r.tokenize(r.render(question, ""))
+    settings = SamplingSettings(temperature=1.5)  # varied openings, letters outside included
+    seeds = list(range(100, 140))
+    logits = engine.prime(tokens)
+    early = engine.sample_tree(
+        len(tokens),
+        logits,
+        seeds,
+        10,
+        settings,
+        is_final=lambda text: letter_is_final(text, question.letters),
+    )
+    full = engine.sample_tree(len(tokens), engine.prime(tokens), seeds, 10, settings)
+    for cut, whole in zip(early, full, strict=True):
+        assert whole.tokens[: len(cut.tokens)] == cut.tokens
+        assert parse_letter(cut.raw, question.options) == parse_letter(whole.raw, question.options)

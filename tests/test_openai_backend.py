@@ -403,6 +403,10 @@ def test_api_key_sent_as_bearer_but_never_leaked(monkeypatch, caplog, capsys):
 def test_letter_token_mapping():
     assert [letter_of_token(t, "ABC") for t in ("A", " B", "\u2581C", "\u0120A")] == list("ABCA")
     assert [letter_of_token(t, "ABC") for t in ("D", " AB", "a", "  A", "")] == [None] * 5
+    # An opening bracket before the letter spells the letter too.
+    spelled = ("(A", " (B", "[C", " [A", "\u2581(B", "\u0120[C")
+    assert [letter_of_token(t, "ABC") for t in spelled] == list("ABCABC")
+    assert [letter_of_token(t, "ABC") for t in ("A)", "((A", "( A", "{A")] == [None] * 4
     probs, mass = letter_probs_from_logprobs({"Z": -0.1}, "AB")
     assert probs == {"A": 0.0, "B": 0.0} and mass == 0.0
 

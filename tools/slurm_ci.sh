@@ -11,7 +11,8 @@
 # one already answers), slurmctld and a configless slurmd (which links
 # /run/slurm/conf to its cache, removed again on exit), wait until the node is idle;
 # (d) run the workflow under SLURM; (e) check that every non-local job was a SLURM
-# job that exited 0 and compare the outputs with a local run; (f) on exit, cancel
+# job that exited 0, that every prediction record is `ok` with parsed answers,
+# and compare the outputs with a local run; (f) on exit, cancel
 # leftover jobs and stop exactly the daemons started here (by PID).
 # Every wait is bounded; the last line is "SLURM_CI: PASS|FAIL ... total N s".
 #
@@ -319,6 +320,13 @@ for rel in pred_files:
     b = [strip_latency(json.loads(x)) for x in (local_dir / rel).read_text().splitlines() if x]
     if a != b:
         problems.append(f"{rel} differs from the local run")
+    # Equal runs prove nothing if every question failed: the tiny config answers all.
+    for run, recs in (("SLURM", a), ("local", b)):
+        not_ok = [f"{r['question_id']}: {r['status']}" for r in recs if r["status"] != "ok"]
+        if not recs or not_ok:
+            problems.append(f"{run} {rel}: records not ok: {not_ok[:3] or 'none at all'}")
+        elif not any(r["greedy"]["letter"] for r in recs):
+            problems.append(f"{run} {rel}: no greedy answer parsed to a letter")
 metrics = []
 for root in (slurm_dir, local_dir):
     frame = pd.read_csv(root / "results/metrics/metrics.csv")

@@ -144,3 +144,24 @@ def lookup(config: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         value = value[part]
     return value
+
+
+def prediction_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change predictions: rule run_inference's params, so a
+    change reruns inference and nothing else does (threads, server concurrency,
+    timeouts, retries and on_error leave every prediction as it is).
+
+    The batch size and GPU offload stay in: logits depend on how tokens are
+    batched and on the device's kernels. The server URL counts only for the
+    openai backend.
+    """
+    inference = config["inference"]
+    openai = inference["backend"] == "openai"
+    return {
+        "seed": config["seed"],
+        "decoding": config["decoding"],
+        "backend": inference["backend"],
+        "n_batch": None if openai else inference["n_batch"],
+        "n_gpu_layers": None if openai else inference["n_gpu_layers"],
+        "server": inference["openai"]["base_url"] if openai else None,
+    }

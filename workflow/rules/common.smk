@@ -1,4 +1,5 @@
 # Config validation, the model registry, wildcard constraints and shared input functions.
+import copy
 import re
 import sys
 import time
@@ -14,12 +15,16 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from safescale import conditions as C
 from safescale.config import cache_dir as _cache_dir
+from safescale.config import prediction_settings
 from safescale.config import selected_models
 from safescale.data.check import check_mapping, problems_in_logs, run_start_lines
 from safescale.errors import InputError
 from safescale.report.registry import FIGURES
 
 validate(config, "../schemas/config.schema.yaml")
+# Before any path is resolved: what provenance records and hashes.
+CONFIG_AS_WRITTEN = copy.deepcopy(config)
+
 try:  # a pattern typo fails here, before any job runs
     check_mapping(config["benchmark"])
 except InputError as _exc:

@@ -21,10 +21,9 @@ rule run_inference:
         runtime=240,
         gpu=0,
     params:
-        # Everything that changes predictions, so a params-triggered rerun fires.
-        seed=config["seed"],
-        decoding=config["decoding"],
-        inference=config["inference"],
+        # Rerun triggers: only what changes predictions (threads, timeouts and the
+        # like do not); the job reads every setting from the config.
+        predicts=prediction_settings(config),
     script:
         "../scripts/run_inference.py"
 

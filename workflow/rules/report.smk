@@ -78,6 +78,8 @@ rule provenance:
     conda:
         CONDA_ENV
     params:
-        config=config,
+        # The config as written: its hash must not change with the checkout's location.
+        config=CONFIG_AS_WRITTEN,
+        workflow_dir=workflow.basedir,
     script:
         "../scripts/provenance.py"

@@ -10,5 +10,6 @@ from safescale.stages.report import provenance  # noqa: E402
 provenance(
     config=snakemake.params.config,
     models=snakemake.input.models,
+    workflow_dir=snakemake.params.workflow_dir,
     out_manifest=snakemake.output.manifest,
 )

@@ -56,6 +56,7 @@ TIDY_COLUMNS: tuple[str, ...] = (
     "prob_confidence",
     "prob_chosen",
     "prob_margin",
+    "letter_mass",
     "greedy_latency_s",
 )
 
@@ -97,6 +98,7 @@ _FLOAT_COLUMNS: tuple[str, ...] = (
     "prob_confidence",
     "prob_chosen",
     "prob_margin",
+    "letter_mass",
     "greedy_latency_s",
 )
 
@@ -312,6 +314,9 @@ def label_record(
     row.update(
         _prob_part(question, record.get("letter_probs") if ok else None, row["greedy_letter"])
     )
+    # Raw first-token mass on the letters: low mass makes the prob_* columns unreliable.
+    mass = record.get("letter_mass") if ok else None
+    row["letter_mass"] = math.nan if mass is None else float(mass)
     return {column: row[column] for column in TIDY_COLUMNS}
 
 

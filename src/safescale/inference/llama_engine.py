@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from safescale.conditions import LETTERS
+from safescale.inference.parsing import letter_of_token
 from safescale.inference.sampling import SamplingSettings, draw, softmax, token_distribution
 from safescale.prompting.templates import Renderer, tokenize
 
@@ -72,20 +74,29 @@ class LlamaEngine:
         self.n_vocab = self.llm.n_vocab()
         self.n_ctx = n_ctx
         self.stats = EngineStats()
-        self._letter_ids = {letter: self._single_tokens(letter) for letter in "ABCDE"}
+        self._letter_ids = self._letter_tokens()
 
     # --- low-level --------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
         return tokenize(self.llm, text)
 
-    def _single_tokens(self, letter: str) -> list[int]:
-        """Token ids that spell the letter alone ("B" and " B" are often distinct)."""
-        ids = set()
-        for variant in (letter, " " + letter):
-            toks = self.llm.tokenize(variant.encode(), add_bos=False, special=False)
-            if len(toks) == 1:
-                ids.add(toks[0])
-        return sorted(ids)
+    def token_text(self, token: int) -> str:
+        """The text of one token as it reads after other tokens (leading space kept)."""
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+        return buf.raw[: max(n, 0)].decode("utf-8", errors="replace")
+
+    def _letter_tokens(self) -> dict[str, list[int]]:
+        """Every token that spells each letter as a first token (parsing.letter_of_token)."""
+        ids: dict[str, list[int]] = {letter: [] for letter in LETTERS}
+        for token in range(self.n_vocab):
+            letter = letter_of_token(self.token_text(token), LETTERS)
+            if letter is not None:
+                ids[letter].append(token)
+        return ids
 
     def _is_stop(self, token: int) -> bool:
         import llama_cpp
@@ -133,7 +144,10 @@ class LlamaEngine:
     def letter_probabilities(
         self, logits: np.ndarray, letters: tuple[str, ...]
     ) -> tuple[dict[str, float], float]:
-        """Exact first-token probability of each letter, renormalised; and their raw mass."""
+        """Exact first-token probability of each letter, renormalised; and their raw mass.
+
+        A letter's probability sums every token that spells it ("B", " B", "(B"...).
+        """
         p = softmax(logits)
         mass = {letter: float(p[self._letter_ids[letter]].sum()) for letter in letters}
         total = sum(mass.values())

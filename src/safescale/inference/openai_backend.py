@@ -29,6 +29,7 @@ import httpx
 
 from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding
+from safescale.inference.parsing import letter_of_token
 from safescale.inference.predict import fill_answers, new_record
 from safescale.inference.sampling import derive_seed
 
@@ -41,9 +42,6 @@ RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
 # Transient transport failures: connect/read/write errors, timeouts, dropped connections.
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 GREEDY_LOGPROBS = 20
-# Token spellings of a bare letter: plain, space-prefixed, and the raw
-# SentencePiece / byte-level BPE pieces some servers return undecoded.
-_LETTER_PREFIXES = ("", " ", "\u2581", "\u0120")
 
 
 class OpenAIServerError(RuntimeError):
@@ -326,15 +324,6 @@ def parse_completion(body: Mapping[str, Any], latency_s: float) -> Completion:
         first_top_logprobs=_first_top_logprobs(lp),
         latency_s=latency_s,
     )
-
-
-def letter_of_token(token: str, letters: Sequence[str]) -> str | None:
-    """The option letter a single token spells ("B", " B", "▁B"), else None."""
-    for prefix in _LETTER_PREFIXES:
-        rest = token[len(prefix) :]
-        if token.startswith(prefix) and len(rest) == 1 and rest in letters:
-            return rest
-    return None
 
 
 def letter_probs_from_logprobs(

@@ -7,7 +7,7 @@ so parse failures are visible instead of silently guessed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 _MARKUP = re.compile(r"[*_`#]")
 _LEAD = re.compile(
@@ -61,13 +61,39 @@ def parse_letter(raw: str | None, options: Mapping[str, str]) -> str | None:
     return None
 
 
-_DECIDED = re.compile(r"^\s*[\(\[]?\**([A-E])\**[\)\]\.:,\n]")
+_DECIDED = re.compile(r"^\s*[\(\[]?([A-E])[\)\]\.:,\n]")
 
 
-def letter_is_final(text: str) -> bool:
-    """True once more text cannot change `parse_letter`'s answer.
+def letter_is_final(text: str, letters: Collection[str]) -> bool:
+    """True once no continuation of `text` can change `parse_letter`'s answer.
 
-    That holds when the output opens with an upper-case letter closed by
-    punctuation or a newline: the first rule already fires on that prefix.
+    That holds when the output opens with an upper-case letter of the
+    question's `letters` (its options) closed by punctuation or a newline: the
+    first rule of `parse_letter` fires on every continuation of that prefix.
+    A letter outside the options ("E." on a four-option question) decides
+    nothing: "E. The answer is B" parses as B, so decoding goes on.
     """
-    return bool(_DECIDED.match(_MARKUP.sub("", text)))
+    decided = _DECIDED.match(_MARKUP.sub("", text))
+    return bool(decided) and decided.group(1) in letters
+
+
+# A first token that spells a letter: the letter, after an optional space and
+# an optional opening bracket ("B", " B", "(B", " (B", "[B", " [B").
+_LETTER_TOKEN = re.compile(r"^ ?[\(\[]?([A-E])$")
+# Raw SentencePiece / byte-level BPE spellings of a leading space.
+_SPACE_PIECES = ("\u2581", "\u0120")
+
+
+def letter_of_token(text: str, letters: Collection[str]) -> str | None:
+    """The option letter a single first token spells, else None.
+
+    The one rule for letter probabilities, in-process and from a server's
+    logprobs: counting only "B" and " B" would miss the mass of "(B" and show
+    a model that rarely answers with a bare letter as confident.
+    """
+    for piece in _SPACE_PIECES:
+        if text.startswith(piece):
+            text = " " + text[len(piece) :]
+            break
+    spelled = _LETTER_TOKEN.match(text)
+    return spelled.group(1) if spelled and spelled.group(1) in letters else None

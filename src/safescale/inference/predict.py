@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import statistics
 import traceback
 from collections.abc import Sequence
 
@@ -11,6 +13,11 @@ from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding, LlamaEngine
 from safescale.inference.parsing import letter_is_final, parse_letter
 from safescale.inference.sampling import derive_seed
+
+# Below this median raw letter mass a cell's letter probabilities describe a
+# small corner of what the model would say: probability-based confidence
+# (prob_* columns and metrics) is then marked unreliable.
+RELIABLE_LETTER_MASS = 0.5
 
 
 def run_key(prompts: Sequence[dict], model_sha: str, decoding: Decoding, seed: int) -> str:
@@ -94,7 +101,13 @@ def predict_llama(
         return rec
     try:
         tokens = engine.tokenize(prompt["prompt"])
-        out = engine.answer(tokens, q.letters, decoding, seeds, is_final=letter_is_final)
+        out = engine.answer(
+            tokens,
+            q.letters,
+            decoding,
+            seeds,
+            is_final=lambda text: letter_is_final(text, q.letters),
+        )
     except Exception as exc:  # recorded per question unless the config says fail
         if on_error == "fail":
             raise
@@ -117,9 +130,22 @@ def predict_llama(
     return rec
 
 
+def letter_mass_median(records: Sequence[dict]) -> float:
+    """Median raw first-token letter mass of the answered records; NaN without logits."""
+    masses = [
+        r["letter_mass"] for r in records if r["status"] == "ok" and r["letter_mass"] is not None
+    ]
+    return statistics.median(masses) if masses else math.nan
+
+
 def parse_summary(records: Sequence[dict]) -> dict:
-    """Parse rate and NULL counts of one prediction file, for logs and tables."""
+    """Parse rate, NULL counts and letter mass of one prediction file, for logs and tables.
+
+    `prob_reliable` is False where the median letter mass is below
+    RELIABLE_LETTER_MASS (or there are no letter probabilities at all).
+    """
     ok = [r for r in records if r["status"] == "ok"]
+    median_mass = letter_mass_median(records)
     greedy_null = sum(r["greedy"]["letter"] is None for r in ok)
     samples = [s for r in ok for s in r["samples"]]
     sample_null = sum(s["letter"] is None for s in samples)
@@ -134,4 +160,6 @@ def parse_summary(records: Sequence[dict]) -> dict:
         "sample_parse_rate": (len(samples) - sample_null) / len(samples)
         if samples
         else float("nan"),
+        "letter_mass_median": median_mass,
+        "prob_reliable": bool(median_mass >= RELIABLE_LETTER_MASS),
     }

