@@ -13,6 +13,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLM
 
+from safescale.analysis.labeling import answered
 from safescale.analysis.metrics import METRICS
 
 #: question-level 0/1 outcome column -> model-level metric column (its mean).
@@ -236,9 +237,11 @@ def model_metrics(tidy: pd.DataFrame, outcomes: Sequence[str] | None = None) -> 
 
     Each rate is computed by its definition in ``analysis.metrics.METRICS`` (the one
     the pipeline's metrics table uses), so simulated panels, which carry only the
-    0/1 outcome columns, get exactly the rates a real run would report. Cells keep
-    the order in which they first appear.
+    0/1 outcome columns, get exactly the rates a real run would report. Skipped rows
+    leave every denominator (a cell of skipped rows leaves the table). Cells keep the
+    order in which they first appear.
     """
+    tidy = answered(tidy)
     outs = [o for o in (outcomes or OUTCOME_TO_METRIC) if o in tidy.columns]
     keys = ["model", "family", "params_b", "condition"]
     if tidy.duplicated(["model", "condition", "question_id"]).any():
