@@ -218,3 +218,50 @@ def test_analysis_outputs_and_report(tiny_run):
     res = snakemake(tiny_run, "--report", str(tiny_run / "report.html"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tiny_run / "report.html").stat().st_size > 10_000
+
+
+def test_forced_dry_run_lists_every_job_after_a_run(tiny_run):
+    """What results/ already holds never decides what the forced dry runs of the
+    profile tests list: after a full run, every rule is still there."""
+    res = snakemake(tiny_run, "-n", "--forceall")
+    assert res.returncode == 0, res.stderr[-3000:]
+    for rule in ("chunk_corpus", "index_dense", "run_agent", "run_inference", "compute_metrics"):
+        assert f"rule {rule}:" in res.stdout + res.stderr, rule
+
+
+def test_a_forced_skipped_cell_is_skipped_everywhere(tiny_run, tmp_path):
+    """A window too small for the max-context block skips that cell: metrics.csv, the
+    tables and SUMMARY.md say `skipped`, and no contrast, McNemar test or fit uses it."""
+    import shutil
+
+    work = tmp_path / "skip"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    base = yaml.safe_load(TINY.read_text())
+    # 8192-token window - 8000 reserved for the question - margin: no room for context
+    small = tmp_path / "small_window.yaml"
+    small.write_text(
+        yaml.safe_dump(
+            {**base, "prompting": {**base["prompting"], "question_reserve_tokens": 8000}}
+        )
+    )
+    target = "results/prompts/smollm2-135m/max_context.jsonl"
+    res = snakemake(work, "--rerun-triggers", "mtime", "--forcerun", target, config=small)
+    assert res.returncode == 0, res.stderr[-5000:]
+    assert {r["status"] for r in read_jsonl(work / target)} == {"skipped"}
+    metrics = pd.read_csv(work / "results/metrics/metrics.csv").set_index(["model", "condition"])
+    cell = metrics.loc[("smollm2-135m", "max_context")]
+    assert cell["cell_status"] == "skipped" and cell["n_questions"] == 0
+    assert cell["n_skipped"] == base["benchmark"]["limit"]
+    assert pd.isna(cell["accuracy"]) and pd.isna(cell["high_risk_rate"])
+    answered = metrics.drop(index=("smollm2-135m", "max_context"))
+    assert (answered["cell_status"] == "ok").all() and answered["accuracy"].notna().all()
+    paired = pd.read_csv(work / "results/metrics/paired_comparisons.csv")
+    assert not paired["label"].str.contains("max_context").any()
+    assert "max_context" not in set(pd.read_csv(work / "results/metrics/mcnemar.csv").condition)
+    slopes = pd.read_csv(work / "results/scaling/slopes.csv")
+    assert "max_context" not in set(slopes["condition"].dropna())
+    table1 = pd.read_csv(work / "results/tables/table1_metrics_ci.csv").set_index("condition")
+    assert table1.loc["max_context", "accuracy"] == "skipped"
+    summary = (work / "results/SUMMARY.md").read_text()
+    assert re.search(r"\*\*Skipped cells\*\*.*smollm2-135m/max_context", summary)
+    assert (work / "results/figures/heatmap_accuracy.png").stat().st_size > 0

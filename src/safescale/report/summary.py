@@ -10,6 +10,39 @@ import pandas as pd
 from safescale.report.tables import headline_vs_study, present, to_markdown
 
 
+def skipped_cells_note(metrics: pd.DataFrame) -> str:
+    """One line naming every (model, condition) whose questions were all skipped (or
+    some skipped), so no reader takes a missing number for a zero."""
+    lines = []
+    if "cell_status" in metrics:
+        skipped = metrics[metrics["cell_status"] == "skipped"]
+        if len(skipped):
+            cells = ", ".join(
+                f"{m}/{c}" for m, c in zip(skipped.model, skipped.condition, strict=True)
+            )
+            lines.append(
+                f"**Skipped cells** (no question could be put to the model; shown as "
+                f"`skipped`, left out of every mean, contrast and fit): {cells}."
+            )
+    if "n_skipped" in metrics:
+        partial = metrics[(metrics["n_skipped"] > 0) & (metrics["n_questions"] > 0)]
+        if len(partial):
+            cells = ", ".join(
+                f"{m}/{c} ({int(k)} of {int(k + n)})"
+                for m, c, k, n in zip(
+                    partial.model,
+                    partial.condition,
+                    partial.n_skipped,
+                    partial.n_questions,
+                    strict=True,
+                )
+            )
+            lines.append(
+                f"Questions skipped in some cells (left out of their denominators): {cells}."
+            )
+    return "\n".join(lines)
+
+
 def summary_markdown(
     *,
     config: Mapping[str, Any],
@@ -36,7 +69,9 @@ def summary_markdown(
             "slope",
             "ci_low",
             "ci_high",
+            "df",
             "p",
+            "p_holm",
             "method",
             "n_models",
             "n_families",
@@ -52,7 +87,9 @@ def summary_markdown(
             "diff",
             "ci_low",
             "ci_high",
+            "df",
             "p",
+            "p_holm",
             "method",
             "note",
         ),
@@ -74,6 +111,7 @@ def summary_markdown(
 
 Models: {", ".join(config["models"])}. Conditions: {", ".join(config["conditions"])}.
 Benchmark: `{config["benchmark"]["path"]}` ({int(metrics.n_questions.max())} questions per cell).
+{skipped_cells_note(metrics)}
 Retriever: {config["retrieval"]["retriever"]}. Bootstrap: B={config["analysis"]["bootstrap_B"]},
 seed {config["analysis"]["bootstrap_seed"]}.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -47,12 +47,18 @@ def _ci_cell(point: float, lo: float, hi: float) -> str:
     return f"{point:.3f} [{lo:.3f}, {hi:.3f}]" if not pd.isna(lo) else f"{point:.3f}"
 
 
-def table_metrics_with_ci(ci: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Table 1: per model and condition, each headline metric with its 95% CI."""
+def table_metrics_with_ci(
+    ci: pd.DataFrame, metrics: Sequence[str], skipped: Collection[tuple[str, str]] = ()
+) -> pd.DataFrame:
+    """Table 1: per model and condition, each headline metric with its 95% CI; a cell
+    whose every question was skipped (in `skipped`) reads 'skipped', never a number."""
     sub = ci[ci.metric.isin(metrics)].copy()
     est = "estimate" if "estimate" in sub else "point"
     sub["cell"] = [
-        _ci_cell(p, lo, hi) for p, lo, hi in zip(sub[est], sub.ci_low, sub.ci_high, strict=True)
+        "skipped" if (m, c) in skipped else _ci_cell(p, lo, hi)
+        for m, c, p, lo, hi in zip(
+            sub.model, sub.condition, sub[est], sub.ci_low, sub.ci_high, strict=True
+        )
     ]
     wide = sub.pivot_table(
         index=["model", "condition"], columns="metric", values="cell", aggfunc="first"
@@ -68,10 +74,10 @@ def table_condition_means(metrics: pd.DataFrame, paired: pd.DataFrame) -> pd.Dat
     rows = []
     mean_rows = paired[paired.kind == "condition_mean"] if "kind" in paired else paired.iloc[:0]
     for cond in order:
-        row = {
-            "condition": cond,
-            "n_models": int(metrics[metrics.condition == cond].model.nunique()),
-        }
+        answered = metrics[metrics.condition == cond]
+        if "cell_status" in answered:
+            answered = answered[answered["cell_status"] != "skipped"]
+        row = {"condition": cond, "n_models": int(answered.model.nunique())}
         for m in cols:
             row[m] = means.loc[cond, m]
             hit = mean_rows[

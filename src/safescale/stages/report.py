@@ -39,7 +39,10 @@ def write_summary(
     from safescale.report.summary import summary_markdown
 
     metric_table = pd.read_csv(metrics)
-    table1 = table_metrics_with_ci(pd.read_csv(ci), HEADLINE_METRICS)
+    skipped = metric_table[metric_table["cell_status"] == "skipped"]
+    table1 = table_metrics_with_ci(
+        pd.read_csv(ci), HEADLINE_METRICS, set(zip(skipped.model, skipped.condition, strict=True))
+    )
     table2 = table_condition_means(metric_table, pd.read_csv(paired))
     write_table(table1, out_table1)
     write_table(table2, out_table2)
