@@ -41,3 +41,13 @@ class ModelError(RuntimeError):
 
 class OutputBusyError(RuntimeError):
     """Another process is writing the same output (it holds the lock on its partial file)."""
+
+
+class OpenAIServerError(RuntimeError):
+    """A non-2xx answer from an OpenAI-compatible server (message already free of the
+    API key); `retry_after` carries the server's Retry-After seconds when it sent one."""
+
+    def __init__(self, status_code: int, message: str, retry_after: float | None = None):
+        super().__init__(f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.retry_after = retry_after

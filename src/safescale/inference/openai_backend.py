@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import httpx
 
 from safescale.data.question import Question
+from safescale.errors import OpenAIServerError
 from safescale.inference.llama_engine import Decoding
 from safescale.inference.parsing import letter_of_token
 from safescale.inference.predict import fill_answers, new_record
@@ -42,15 +43,6 @@ RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
 # Transient transport failures: connect/read/write errors, timeouts, dropped connections.
 RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 GREEDY_LOGPROBS = 20
-
-
-class OpenAIServerError(RuntimeError):
-    """A non-2xx answer from the server (message already free of the API key)."""
-
-    def __init__(self, status_code: int, message: str, retry_after: float | None = None):
-        super().__init__(f"HTTP {status_code}: {message}")
-        self.status_code = status_code
-        self.retry_after = retry_after
 
 
 def _retry_after(value: str | None) -> float | None:
