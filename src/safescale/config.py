@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def load_run_config(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     return validate(overlay(base, _read_yaml(path))), inherited_benchmark_keys([path])
 
 
-def inherited_benchmark_keys(user_files: list[str | Path]) -> list[str]:
+def inherited_benchmark_keys(user_files: Sequence[str | Path]) -> list[str]:
     """Benchmark keys that come from config/config.yaml because no --configfile sets them."""
     user_files = [f for f in user_files if Path(f).resolve() != DEFAULT_CONFIG.resolve()]
     if not user_files or not DEFAULT_CONFIG.exists():

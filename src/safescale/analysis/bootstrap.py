@@ -156,14 +156,16 @@ def bootstrap_metrics(
         frame["estimate"] = reps.point[name]
         frame["ci_low"] = low
         frame["ci_high"] = high
-        count, denominator = counts.get(name, (None, None))
-        missing = pd.array([pd.NA] * len(frame), dtype="Int64")
-        frame["rate_count"] = missing if count is None else pd.array(count, dtype="Int64")
-        frame["rate_denominator"] = (
-            missing if denominator is None else pd.array(denominator, dtype="Int64")
-        )
-        exact = (np.nan, np.nan) if count is None else clopper_pearson(count, denominator, level)
-        frame["exact_low"], frame["exact_high"] = exact
+        if name in counts:
+            count, denominator = counts[name]
+            frame["rate_count"] = pd.array(count, dtype="Int64")
+            frame["rate_denominator"] = pd.array(denominator, dtype="Int64")
+            frame["exact_low"], frame["exact_high"] = clopper_pearson(count, denominator, level)
+        else:
+            missing = pd.array([pd.NA] * len(frame), dtype="Int64")
+            frame["rate_count"] = missing
+            frame["rate_denominator"] = missing
+            frame["exact_low"], frame["exact_high"] = np.nan, np.nan
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -206,10 +208,10 @@ def condition_contrasts(
                 a, b = ((model, condition),), ((model, reference),)
                 out.append(Contrast("condition", label, metric, a, metric, b))
             if both:
-                a = tuple((m, condition) for m in both)
-                b = tuple((m, reference) for m in both)
+                mean_a = tuple((m, condition) for m in both)
+                mean_b = tuple((m, reference) for m in both)
                 label = f"mean over {len(both)} models: {condition} - {reference}"
-                out.append(Contrast("condition_mean", label, metric, a, metric, b))
+                out.append(Contrast("condition_mean", label, metric, mean_a, metric, mean_b))
     return out
 
 

@@ -117,7 +117,7 @@ def majority_vote(letters: Iterable[str | None]) -> str | None:
     winners = [ballot for ballot, count in counts.items() if count == top]
     if None in winners:
         return None
-    return min(winners)
+    return min(ballot for ballot in winners if ballot is not None)
 
 
 def study_script_majority(letters: Iterable[str | None]) -> str | None:

@@ -122,8 +122,8 @@ def calibration_from_sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """ECE = sum_k |hits_k - conf_k| / N; MCE = max over non-empty bins of
     |accuracy_k - mean confidence_k|; both NaN when no pair is defined."""
-    total = ece = 0.0
-    mce = -np.inf
+    shape = np.shape(sums[_bin_keys(conf, correct, 0)[0]])
+    total, ece, mce = np.zeros(shape), np.zeros(shape), np.full(shape, -np.inf)
     for k in range(n_bins):
         n_key, conf_key, hit_key = _bin_keys(conf, correct, k)
         count = sums[n_key]
@@ -195,9 +195,10 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "dangerous_overconfidence_rate",
 )
 
-# Metrics that are shares of questions (a 0/1 column's mean): they also get an exact
-# binomial interval from their count and denominator (``rate_counts``).
-RATE_METRICS: tuple[str, ...] = tuple(m.name for m in _METRIC_LIST if m.rate_of is not None)
+# Metrics that are shares of questions (a 0/1 column's mean), each with its 0/1 column:
+# they also get an exact binomial interval from their count and denominator (``rate_counts``).
+_RATE_COLUMNS: dict[str, str] = {m.name: m.rate_of for m in _METRIC_LIST if m.rate_of is not None}
+RATE_METRICS: tuple[str, ...] = tuple(_RATE_COLUMNS)
 
 # Metrics that are plain means of a per-question value (a bootstrap CI of such a
 # metric always brackets its point estimate up to round-off).
@@ -293,8 +294,7 @@ def rate_counts(panel: Panel) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """For each rate metric, (count, denominator) per cell: the 1s of its 0/1 column and
     the questions where that column is defined, the numbers its exact interval uses."""
     out = {}
-    for name in RATE_METRICS:
-        column = METRICS[name].rate_of
+    for name, column in _RATE_COLUMNS.items():
         values = panel.arrays[column]
         defined = ~np.isnan(values)
         bad = defined & (values != 0.0) & (values != 1.0)

@@ -10,10 +10,9 @@ Definitions and how to read them: ``docs/GATE.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.special import digamma
 
 DEFAULT_TARGET_RISK = 0.01
@@ -27,7 +26,7 @@ _EPS = 1e-12  # tolerance for comparing rates computed as k/n against targets
 # --------------------------------------------------------------------------
 
 
-def _as_arrays(confidence: Sequence[float], error: Sequence[float]) -> tuple[np.ndarray, ...]:
+def _as_arrays(confidence: ArrayLike, error: ArrayLike) -> tuple[np.ndarray, ...]:
     """Validate inputs once so every public function fails the same way."""
     conf = np.asarray(confidence, dtype=float)
     err = np.asarray(error, dtype=float)
@@ -142,7 +141,7 @@ def _optimal_aurc_counts(n: np.ndarray, e: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def risk_coverage_curve(confidence: Sequence[float], error: Sequence[float]) -> pd.DataFrame:
+def risk_coverage_curve(confidence: ArrayLike, error: ArrayLike) -> pd.DataFrame:
     """Risk-coverage curve of the gate "answer iff confidence >= threshold".
 
     One row per distinct confidence value ``t`` (decreasing, so coverage
@@ -165,7 +164,7 @@ def risk_coverage_curve(confidence: Sequence[float], error: Sequence[float]) -> 
     )
 
 
-def aurc(confidence: Sequence[float], error: Sequence[float]) -> float:
+def aurc(confidence: ArrayLike, error: ArrayLike) -> float:
     """Area under the risk-coverage step curve, consistent with the tie rule.
 
     ``AURC = sum_j (c_j - c_{j-1}) * r_j`` over the curve points j (c_0 = 0):
@@ -177,7 +176,7 @@ def aurc(confidence: Sequence[float], error: Sequence[float]) -> float:
     return float(_point_stats(conf, err)["aurc"])
 
 
-def optimal_aurc(error: Sequence[float]) -> float:
+def optimal_aurc(error: ArrayLike) -> float:
     """Lowest AURC any confidence can reach for these errors (oracle ranking).
 
     ``(e - m (H_n - H_m)) / n`` with n questions, e errors, m = n - e and H
@@ -189,12 +188,12 @@ def optimal_aurc(error: Sequence[float]) -> float:
     return float(_optimal_aurc_counts(np.array(err.size), np.array(err.sum())))
 
 
-def excess_aurc(confidence: Sequence[float], error: Sequence[float]) -> float:
+def excess_aurc(confidence: ArrayLike, error: ArrayLike) -> float:
     """E-AURC = AURC - optimal AURC: the part of the area due to poor ranking (>= 0)."""
     return aurc(confidence, error) - optimal_aurc(error)
 
 
-def coverage_at_risk(confidence: Sequence[float], error: Sequence[float], target: float) -> float:
+def coverage_at_risk(confidence: ArrayLike, error: ArrayLike, target: float) -> float:
     """Largest curve coverage whose risk is <= target, or 0 if no threshold meets it.
 
     This is the most a gate could answer while keeping the risk among answered
@@ -206,7 +205,7 @@ def coverage_at_risk(confidence: Sequence[float], error: Sequence[float], target
     return float(_point_stats(conf, err, target=target)["coverage_at_target"])
 
 
-def risk_at_coverage(confidence: Sequence[float], error: Sequence[float], coverage: float) -> float:
+def risk_at_coverage(confidence: ArrayLike, error: ArrayLike, coverage: float) -> float:
     """Risk of the strictest threshold that answers at least ``coverage`` of the questions.
 
     Used to compare two conditions at matched coverage: both gates must
@@ -229,8 +228,8 @@ def _point_stats(
 
 
 def bootstrap_gate(
-    confidence: Sequence[float],
-    error: Sequence[float],
+    confidence: ArrayLike,
+    error: ArrayLike,
     counts: np.ndarray,
     target: float = DEFAULT_TARGET_RISK,
     coverage: float = DEFAULT_MATCHED_COVERAGE,

@@ -304,7 +304,7 @@ def required_evidence(conditions: Iterable[str]) -> list[str]:
 
 
 def load_configured(
-    benchmark: Mapping[str, Any], conditions: Sequence[str], path: str | None = None
+    benchmark: Mapping[str, Any], conditions: Sequence[str], path: str | Path | None = None
 ) -> list[Question]:
     """Every question of the file a config's `benchmark` section describes."""
     return load_benchmark(

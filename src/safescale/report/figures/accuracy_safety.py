@@ -7,12 +7,13 @@ import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -20,7 +21,6 @@ from matplotlib.patches import Patch
 from safescale.analysis.metrics import HEADLINE_METRICS
 from safescale.conditions import ordered_conditions
 from safescale.report.figures.style import (
-    Color,
     as_floats,
     condition_color,
     condition_label,
@@ -48,6 +48,9 @@ from safescale.scaling import (
     RANDOM_SLOPE,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.typing import ColorType
+
 SCALING_METRICS: tuple[str, ...] = HEADLINE_METRICS
 
 METHOD_ABBREVIATIONS: dict[str, str] = {
@@ -58,7 +61,7 @@ METHOD_ABBREVIATIONS: dict[str, str] = {
     OLS_CLUSTER_QUESTION: "OLS-q",
     NOT_ESTIMABLE: "n/e",
 }
-_VARIANCE_PARTS: tuple[tuple[str, str, Color], ...] = (
+_VARIANCE_PARTS: tuple[tuple[str, str, ColorType], ...] = (
     ("share_condition", "condition", "#1f77b4"),
     ("share_family", "family", "#ff7f0e"),
     ("share_size", "size (log params)", "#9467bd"),
@@ -187,7 +190,10 @@ def plot_decoupling(metrics_ci: pd.DataFrame, path: str | Path) -> Figure:
 
 def _below(ax: Axes, artist: Any, gap: float = 0.03) -> float:
     """Axes y just under a drawn artist, to stack legends without overlap."""
-    renderer = ax.figure.canvas.get_renderer()
+    canvas = ax.figure.canvas
+    if not isinstance(canvas, FigureCanvasAgg):  # style.py selects Agg for every figure
+        raise TypeError(f"figures are laid out on the Agg canvas, not {type(canvas).__name__}")
+    renderer = canvas.get_renderer()
     box = artist.get_window_extent(renderer).transformed(ax.transAxes.inverted())
     return float(box.y0 - gap)
 
@@ -366,7 +372,7 @@ def plot_variance_decomposition(table: pd.DataFrame, path: str | Path) -> Figure
     if why:
         return placeholder(path, title, why)
     fig, ax = plt.subplots(figsize=(max(4.0, 1.0 * len(table) + 2.8), 3.2))
-    positions = np.arange(len(table))
+    positions = range(len(table))
     top = 1.0
     bottom_min = 0.0
     for pos, (_, row) in zip(positions, table.iterrows(), strict=True):

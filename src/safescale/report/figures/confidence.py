@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,10 +23,10 @@ from safescale.conditions import ordered_conditions
 from safescale.report.figures.style import (
     RISK_LABELS,
     SIGNAL_LABELS,
-    Color,
     as_floats,
     condition_color,
     condition_label,
+    listed_colors,
     missing_columns,
     note,
     panel_grid,
@@ -37,8 +38,11 @@ from safescale.report.figures.style import (
     unusable,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.typing import ColorType
+
 OUTCOME_CLASSES: tuple[str, ...] = ("correct", "wrong", "high-risk", "NULL")
-OUTCOME_COLORS: dict[str, Color] = {
+OUTCOME_COLORS: dict[str, ColorType] = {
     "correct": "#4daf4a",
     "wrong": "#ff9f40",
     "high-risk": "#d62728",
@@ -51,7 +55,7 @@ TRANSITIONS: tuple[str, ...] = (
     "wrong → wrong",
     "→ NULL",
 )
-TRANSITION_COLORS: dict[str, Color] = {
+TRANSITION_COLORS: dict[str, ColorType] = {
     "correct → correct": "#2e7d32",
     "wrong → correct": "#9ccc65",
     "correct → wrong": "#ef6c00",
@@ -278,10 +282,10 @@ def plot_sc_transitions(tidy: pd.DataFrame, path: str | Path) -> Figure:
     return save(fig, path)
 
 
-def _model_colors(models: Sequence[str]) -> dict[str, Color]:
+def _model_colors(models: Sequence[str]) -> dict[str, ColorType]:
     """Distinct colours for up to 10 lines, a continuous map beyond."""
     if len(models) <= 10:
-        palette = plt.get_cmap("tab10").colors
+        palette = listed_colors("tab10")
         return {m: palette[i] for i, m in enumerate(models)}
     cmap = plt.get_cmap("viridis")
     return {m: cmap(i / max(len(models) - 1, 1)) for i, m in enumerate(models)}

@@ -19,7 +19,7 @@ import os
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import matplotlib
 
@@ -28,17 +28,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from safescale.conditions import ALL_CONDITIONS
 
+if TYPE_CHECKING:  # type names only: matplotlib.typing grew them over 3.8-3.10
+    from matplotlib.typing import ColorType, RcKeyType
+
 P = ParamSpec("P")
-Color = tuple[float, ...] | str
 
 #: Paper-size defaults: figures are drawn at print width (7 in), so fonts are set
 #: for print, not screen.
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 8,
     "axes.titlesize": 9,
     "axes.labelsize": 8,
@@ -75,7 +78,7 @@ RISK_LABELS: dict[str, str] = {
 # ----------------------------------------------------------------- palettes
 
 #: ordered so that the first entries (the study's families) are far apart in hue.
-_FAMILY_PALETTE: tuple[Color, ...] = (
+_FAMILY_PALETTE: tuple[ColorType, ...] = (
     "#1b9e77",  # teal
     "#d95f02",  # orange
     "#7570b3",  # slate purple
@@ -119,7 +122,7 @@ def _stable_index(name: str, n: int, salt: str = "") -> int:
     return int(digest, 16) % n
 
 
-def family_color(family: str) -> Color:
+def family_color(family: str) -> ColorType:
     """Colour of a family: fixed for the study's families, hashed for any other name."""
     if family in _KNOWN_FAMILIES:
         return _FAMILY_PALETTE[_KNOWN_FAMILIES[family]]
@@ -157,7 +160,7 @@ def _distinct(
     return out
 
 
-def family_colors(families: Iterable[str]) -> dict[str, Color]:
+def family_colors(families: Iterable[str]) -> dict[str, ColorType]:
     """Colours of the families drawn together in one figure (no two alike)."""
     return _distinct(families, family_color, _FAMILY_PALETTE)
 
@@ -180,17 +183,27 @@ class _StablePalette(dict[str, Any]):
         return value
 
 
-FAMILY_COLORS: dict[str, Color] = _StablePalette(family_color, _KNOWN_FAMILIES)
+FAMILY_COLORS: dict[str, ColorType] = _StablePalette(family_color, _KNOWN_FAMILIES)
 FAMILY_MARKERS: dict[str, str] = _StablePalette(family_marker, _KNOWN_FAMILIES)
 
 #: the study's conditions in tab10 order; any other condition gets a hashed light colour.
-CONDITION_COLORS: dict[str, Color] = {
+CONDITION_COLORS: dict[str, ColorType] = {
     c: plt.get_cmap("tab10")(i % 10) for i, c in enumerate(ALL_CONDITIONS)
 }
-_EXTRA_CONDITION_PALETTE: tuple[Color, ...] = tuple(plt.get_cmap("tab20").colors[1::2])
 
 
-def condition_color(condition: str) -> Color:
+def listed_colors(name: str) -> tuple[ColorType, ...]:
+    """The colours of a qualitative colormap (tab10, tab20) in their listed order."""
+    cmap = plt.get_cmap(name)
+    if not isinstance(cmap, ListedColormap) or not isinstance(cmap.colors, (list, tuple)):
+        raise ValueError(f"colormap {name!r} is not a list of colours")
+    return tuple(cmap.colors)
+
+
+_EXTRA_CONDITION_PALETTE: tuple[ColorType, ...] = listed_colors("tab20")[1::2]
+
+
+def condition_color(condition: str) -> ColorType:
     """The condition's colour; conditions outside ``ALL_CONDITIONS`` get a hashed light one."""
     if condition in CONDITION_COLORS:
         return CONDITION_COLORS[condition]
@@ -329,10 +342,11 @@ def save(fig: Figure, path: str | Path) -> Figure:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     try:
-        for target, options in ((path, {"dpi": 150}), (path.with_suffix(".svg"), {})):
+        # dpi None is savefig's own default (rcParams["savefig.dpi"]); only the PNG fixes it
+        for target, dpi in ((path, 150), (path.with_suffix(".svg"), None)):
             partial = target.with_name(f".{target.stem}.partial{target.suffix}")
             try:
-                fig.savefig(partial, **options)
+                fig.savefig(partial, dpi=dpi)
                 os.replace(partial, target)
             finally:
                 partial.unlink(missing_ok=True)
