@@ -35,6 +35,7 @@ SLURM_E2E ?= $(if $(filter true 1,$(CI)),1,0)
 test: setup
 	$(PY) -m safescale.cli fetch-models --config .test/config/config.yaml
 	$(VENV)/bin/ruff check src workflow tests
+	$(VENV)/bin/mypy
 	@if [ "$(SLURM_E2E)" = 1 ]; then bash tools/slurm_ci.sh; \
 	else echo "SLURM end-to-end test not run here (CI unset): make test SLURM_E2E=1 runs it"; fi
 	$(VENV)/bin/python -m pytest -q

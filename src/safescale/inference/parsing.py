@@ -74,7 +74,7 @@ def letter_is_final(text: str, letters: Collection[str]) -> bool:
     nothing: "E. The answer is B" parses as B, so decoding goes on.
     """
     decided = _DECIDED.match(_MARKUP.sub("", text))
-    return bool(decided) and decided.group(1) in letters
+    return decided is not None and decided.group(1) in letters
 
 
 # A first token that spells a letter: the letter, after an optional space and

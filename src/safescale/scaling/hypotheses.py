@@ -233,8 +233,12 @@ def joint_slope_difference_test(
             notes.append("left out, constant: " + ", ".join(sorted(set(safeties) - set(used))))
         n_models, k = len(d), len(used)
         v = n_models - 2
-        base = {"condition": c, "reference": ref_label, "safety_metrics": ", ".join(used)}
-        base["n_models"] = n_models
+        base: dict[str, Any] = {
+            "condition": c,
+            "reference": ref_label,
+            "safety_metrics": ", ".join(used),
+            "n_models": n_models,
+        }
         why = ""
         if ref.nunique() < 2:
             why = f"{ref_label} constant: its slope is 0 by construction"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ class _Fit:
     """One accepted fit: per-condition slope estimates plus variance summaries."""
 
     method: str
-    est: dict[str, tuple[float, float, float]]  # condition -> (slope, se, df)
+    est: Mapping[str, tuple[float, float, float]]  # condition -> (slope, se, df)
     n_obs: int
     converged: bool = True
     var_family: float = np.nan
