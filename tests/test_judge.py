@@ -65,6 +65,7 @@ def test_real_judge_model(smollm2_path, tmp_path):
 
     from safescale.config import load_config
     from safescale.data.benchmark import write_canonical
+    from safescale.data.models import sha256_file
     from safescale.jsonio import read_jsonl, write_json, write_jsonl
     from safescale.stages.inference import judge_predictions
 
@@ -73,7 +74,15 @@ def test_real_judge_model(smollm2_path, tmp_path):
         [record("The Rigler sign, where gas outlines", None, [("A", "A")])], tmp_path / "p.jsonl"
     )
     write_json(
-        {"name": "smollm2-135m", "path": str(smollm2_path), "n_ctx": 8192, "prompt_style": "chat"},
+        {
+            "name": "smollm2-135m",
+            "path": str(smollm2_path),
+            "n_ctx": 8192,
+            "prompt_style": "chat",
+            # what the fetch step records, checked again when the judge loads the model
+            "size_bytes": smollm2_path.stat().st_size,
+            "sha256": sha256_file(smollm2_path),
+        },
         tmp_path / "judge.json",
     )
     config = load_config(ROOT / ".test/config/config.yaml")

@@ -133,7 +133,9 @@ def predict_llama(
 def letter_mass_median(records: Sequence[dict]) -> float:
     """Median raw first-token letter mass of the answered records; NaN without logits."""
     masses = [
-        r["letter_mass"] for r in records if r["status"] == "ok" and r["letter_mass"] is not None
+        r["letter_mass"]
+        for r in records
+        if r["status"] == "ok" and r.get("letter_mass") is not None  # absent: no logits
     ]
     return statistics.median(masses) if masses else math.nan
 
