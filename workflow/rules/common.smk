@@ -25,6 +25,18 @@ validate(config, "../schemas/config.schema.yaml")
 # Before any path is resolved: what provenance records and hashes.
 CONFIG_AS_WRITTEN = copy.deepcopy(config)
 
+
+def _sorted_keys(value):
+    """Nested dicts in key order: a param's value must not depend on the order in which
+    a config file happens to list its keys (Snakemake compares params as written)."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
+for _key in list(config):
+    config[_key] = _sorted_keys(config[_key])
+
 try:  # a pattern typo fails here, before any job runs
     check_mapping(config["benchmark"])
 except InputError as _exc:
