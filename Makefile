@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CORES ?= all
 CONFIG ?= config/config.yaml
 
-.PHONY: setup models reproduce test slurm-test bench clean
+.PHONY: setup models reproduce test slurm-test bench calibrate clean
 
 $(VENV)/.deps: requirements/lock.txt pyproject.toml tools/install_llama_cpp.sh
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -47,6 +47,11 @@ slurm-test: setup
 
 bench: models
 	$(PY) -m safescale.perf --config $(CONFIG)
+
+# Coverage and test size of every scaling fit on simulated panels (about 10 min on
+# one core); rewrites docs/figures/scaling_calibration.{png,csv}, quoted in docs/SCALING.md.
+calibrate: setup
+	$(PY) -m safescale.scaling.calibration
 
 clean:
 	rm -rf results logs benchmarks .snakemake

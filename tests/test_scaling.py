@@ -148,7 +148,7 @@ def test_difference_detects_real_gap(panel):
         + true_gap.loc[("accuracy", CLOSED_BOOK), "slope"]
     )
     assert gap == pytest.approx(0.04)
-    assert row["method"] in (S.MIXEDLM_STACKED, S.OLS_PAIRED)
+    assert row["method"] in (S.RANDOM_SLOPE, S.RANDOM_INTERCEPT, S.OLS_FAMILY_FIXED)
     assert row["p"] < 0.01 and row["ci_low"] > 0
     assert row["diff"] == pytest.approx(gap, abs=3 * row["se"])
     assert row["diff"] == pytest.approx(row["slope_safety"] - row["slope_reference"])
@@ -265,7 +265,7 @@ def test_one_model_per_family_falls_back_to_ols(small_panel):
     assert out["note"].str.contains("one model per family").all()
     assert (out["df"] == 7 - 2).all()
     diff = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
-    assert (diff["method"] == S.OLS_PAIRED).all() and (diff["df"] == 5).all()
+    assert (diff["method"] == S.OLS).all() and (diff["df"] == 5).all()
 
 
 def test_all_zero_outcome(small_panel):
@@ -335,7 +335,7 @@ def test_question_models_signs_and_what_they_print(small_panel):
     out = S.fit_question_models(tidy, ["greedy_correct", "greedy_high_risk"], seed=0, B=100)
     assert list(out.columns) == S.QUESTION_COLUMNS
     slope = out[out.term == "log10_params"].set_index(["outcome", "method"])
-    for method in (S.GLMM_VB, S.GLM_TWOWAY_BOOTSTRAP):
+    for method in (S.GLMM_VB, S.GLM_CLUSTER_BOOTSTRAP):
         acc = slope.loc[("greedy_correct", method)]
         hr = slope.loc[("greedy_high_risk", method)]
         assert acc["estimate"] > 0 and hr["estimate"] < 0, method
@@ -345,7 +345,7 @@ def test_question_models_signs_and_what_they_print(small_panel):
     assert (cond.xs("greedy_high_risk")["estimate"] < 0).all()
     # The log10 x condition interaction is a term of both models.
     inter = f"log10_params:condition[T.{CLEAN_EVIDENCE}]"
-    assert set(out.loc[out.term == inter, "method"]) == {S.GLMM_VB, S.GLM_TWOWAY_BOOTSTRAP}
+    assert set(out.loc[out.term == inter, "method"]) == {S.GLMM_VB, S.GLM_CLUSTER_BOOTSTRAP}
     sds = out[out.term.str.startswith("sd(")]
     assert set(sds.term) == {"sd(question)", "sd(model)", "sd(family)"}
     assert (sds.estimate > 0).all()
@@ -353,9 +353,9 @@ def test_question_models_signs_and_what_they_print(small_panel):
     glmm = out[out.method == S.GLMM_VB]
     assert glmm[["ci_low", "ci_high", "p"]].isna().all().all()
     assert glmm["interval"].str.startswith("none").all()
-    boot = out[out.method == S.GLM_TWOWAY_BOOTSTRAP]
+    boot = out[out.method == S.GLM_CLUSTER_BOOTSTRAP]
     assert boot[["ci_low", "ci_high", "p"]].notna().all().all()
-    assert boot["interval"].str.contains("two-way bootstrap").all()
+    assert boot["interval"].str.contains("cluster-bootstrap SE (families", regex=False).all()
     # 14 models in 7 families of 2 sizes: family effects are in, 14 - 7 - 1 model df.
     assert boot["term"].str.startswith("family[").any() and (boot["df"] == 6).all()
 

@@ -90,6 +90,7 @@ def summary_markdown(
             "df",
             "p",
             "p_holm",
+            "p_bh",
             "method",
             "note",
         ),

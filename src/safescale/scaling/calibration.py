@@ -230,7 +230,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--reps", type=int, default=100, help="simulated panels per check")
+    parser.add_argument("--reps", type=int, default=50, help="simulated panels per check")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--boot-B", type=int, default=200)
     parser.add_argument("--figure", default="docs/figures/scaling_calibration.png")

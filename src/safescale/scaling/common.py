@@ -41,12 +41,10 @@ OLS_FAMILY_FIXED = "ols_family_fixed"
 OLS = "ols"
 OLS_CLUSTER_QUESTION = "ols_cluster_question"
 NOT_ESTIMABLE = "not_estimable"
-MIXEDLM_STACKED = "mixedlm_stacked"
-OLS_PAIRED = "ols_paired_difference"
 PAIRED_BOOTSTRAP = "paired_bootstrap_questions"
 GLMM_VB = "glmm_vb"
-GLM_TWOWAY_BOOTSTRAP = "glm_twoway_bootstrap"
-LPM_TWOWAY_BOOTSTRAP = "lpm_twoway_bootstrap"
+GLM_CLUSTER_BOOTSTRAP = "glm_cluster_bootstrap"
+LPM_CLUSTER_BOOTSTRAP = "lpm_cluster_bootstrap"
 
 #: fewest residual degrees of freedom a printed interval or test may rest on: with 1 df
 #: a 95% CI is +/- 12.7 SE, with 2 df +/- 4.3 SE; below this a fit is not estimable.
@@ -259,14 +257,6 @@ def model_metrics(tidy: pd.DataFrame, outcomes: Sequence[str] | None = None) -> 
         sums = {name: values.sum(axis=0, keepdims=True) for name, values in inputs.items()}
         out.insert(len(keys) + outs.index(outcome), metric.name, metric.combine(sums)[0])
     return out
-
-
-def standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
-    mu = float(np.mean(y))
-    sd = float(np.std(y))
-    if not np.isfinite(sd) or sd <= 0:
-        sd = 1.0
-    return (y - mu) / sd, mu, sd
 
 
 MIXEDLM_OPTIMIZERS: tuple[str, ...] = ("bfgs", "powell", "nm", "lbfgs")

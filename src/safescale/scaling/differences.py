@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
 from safescale.analysis.bootstrap import resample_indices, resample_weights
 from safescale.analysis.multiplicity import add_adjusted
@@ -17,29 +16,19 @@ from safescale.conditions import (
 from safescale.scaling.common import (
     ACCURACY,
     BOOT_COLUMNS,
-    BOUNDARY_TOL,
     DIFF_COLUMNS,
     METRIC_TO_OUTCOME,
     MIN_RESIDUAL_DF,
-    MIXEDLM_STACKED,
     NOT_ESTIMABLE,
-    OLS_PAIRED,
     OUTCOME_TO_METRIC,
     PAIRED_BOOTSTRAP,
     SAFETY_METRICS,
     captured,
-    fit_mixedlm,
-    join_notes,
     log10_params,
-    mixed_gate,
-    mixedlm_problems,
     nan_row,
-    ols_fit,
-    panel_info,
     percentile_interval,
-    standardise,
-    t_interval,
 )
+from safescale.scaling.slopes import fit_scaling_slopes
 
 
 def _reference_values(
@@ -50,40 +39,6 @@ def _reference_values(
     if reference == ACCURACY and accuracy_as == "error":
         return 1.0 - vals, "error_rate (1 - accuracy)"
     return vals, reference
-
-
-def _try_stacked(d: pd.DataFrame) -> tuple[tuple[float, ...] | None, str]:
-    """Stacked MixedLM: value ~ metric * x, family random intercept, model pairing VC."""
-    d = d.sort_values(["family", "model", "is_safety"], kind="stable")
-    ys, _, sd = standardise(d["value"].to_numpy(float))
-    x = d["x"].to_numpy(float)
-    xc = x - x.mean()
-    s = d["is_safety"].to_numpy(float)
-    exog = np.column_stack([np.ones_like(xc), s, xc, s * xc])
-    fams = d["family"].to_numpy()
-    labels = sorted(pd.unique(fams))
-    names, mats = [], []
-    for g in labels:
-        sub = d.loc[fams == g, "model"].to_numpy()
-        models = list(dict.fromkeys(sub))
-        names.append([str(m) for m in models])
-        mats.append(np.column_stack([(sub == m).astype(float) for m in models]))
-    vc = VCSpec(["model"], [names], [mats])
-    mod = MixedLM(ys, exog, groups=fams, exog_re=np.ones((len(xc), 1)), exog_vc=vc)
-    res, msgs, opt_note = fit_mixedlm(mod)
-    if res is None:
-        return None, f"{MIXEDLM_STACKED}: {opt_note}"
-    probs = mixedlm_problems(res, msgs, [2, 3])
-    var_fam = float(np.asarray(res.cov_re)[0, 0])
-    var_model = float(np.asarray(res.vcomp)[0])
-    if not var_fam >= BOUNDARY_TOL:
-        probs.append("family intercept variance on the boundary (~0)")
-    if not var_model >= BOUNDARY_TOL:
-        probs.append("model (pairing) variance on the boundary (~0)")
-    if probs:
-        return None, f"{MIXEDLM_STACKED}: " + ", ".join(dict.fromkeys(probs))
-    fe, bse = np.asarray(res.fe_params), np.asarray(res.bse_fe)
-    return (fe[2] * sd, (fe[2] + fe[3]) * sd, fe[3] * sd, bse[3] * sd), ""
 
 
 def slope_difference_test(
@@ -99,17 +54,18 @@ def slope_difference_test(
 ) -> pd.DataFrame:
     """Does each safety slope differ from the accuracy slope? (per condition)
 
-    Stacks reference and safety metric (long format, two rows per model) and fits
-    ``value ~ metric * log10(params)`` with family random intercept and a model
-    variance component that pairs each model's two rows; the interaction is the
-    slope difference. ``accuracy_as="error"`` (default) compares against the slope
-    of 1 - accuracy, so "same scaling law" means both error rates fall alike;
-    ``"accuracy"`` compares raw slopes. Fallback: OLS of the within-model difference.
-    CI and p come from t(n_models - 2) (``df``); below ``min_df`` df, or when either
-    metric is constant (its slope is 0 by construction, so the "difference" would be
-    the other slope), the row is not estimable. ``p_holm``/``p_bh`` adjust over the
-    whole table (one family of tests). ``tidy`` is accepted and ignored: a
-    question-clustered difference treats the models as fixed.
+    The within-model difference d_m = safety_m - reference_m is fitted on
+    log10(params) by the ladder of :func:`fit_scaling_slopes` (family random
+    effects, then family fixed effects, then OLS; t(df) intervals; per condition):
+    its slope is the slope difference, and differencing within each model removes
+    everything the two metrics share. ``accuracy_as="error"`` (default) compares
+    against 1 - accuracy, so "same scaling law" means both error rates fall alike;
+    ``"accuracy"`` compares raw slopes. ``slope_reference`` is the reference slope
+    by the same ladder and ``slope_safety`` = ``slope_reference`` + ``diff``. When
+    either metric is constant (its slope is 0 by construction, so the "difference"
+    would be the other slope) or below ``min_df`` df the row is not estimable.
+    ``p_holm``/``p_bh`` adjust over the whole table (one family of tests). ``tidy``
+    is accepted and ignored: a question-clustered difference treats models as fixed.
     """
     del tidy
     if accuracy_as not in ("error", "accuracy"):
@@ -118,49 +74,40 @@ def slope_difference_test(
     conds = ordered_conditions(
         conditions if conditions is not None else metrics["condition"].unique()
     )
+    keys = ["model", "family", "params_b", "condition"]
+    frame = metrics[metrics["condition"].isin(conds)].dropna(subset=[reference, "params_b"])
+    ref_vals, ref_label = _reference_values(frame, reference, accuracy_as)
+    ladder: dict[str, Any] = {
+        "by_condition": True,
+        "min_families": min_families,
+        "alpha": alpha,
+        "min_df": min_df,
+    }
+    base = frame[keys].assign(reference_value=ref_vals.to_numpy())
+    ref_fit = fit_scaling_slopes(base, ["reference_value"], conds, **ladder)
+    ref_slope = ref_fit.set_index("condition")["slope"]
     rows: list[dict[str, Any]] = []
     for metric in safeties:
+        paired = base.assign(safety=frame[metric].astype(float).to_numpy()).dropna()
+        paired["diff"] = paired["safety"] - paired["reference_value"]
+        reasons = {
+            c: _untestable(paired[paired["condition"] == c], metric, ref_label) for c in conds
+        }
+        testable = [c for c in conds if not reasons[c]]
+        fits = fit_scaling_slopes(paired, ["diff"], testable, **ladder) if testable else None
+        fitted = fits.set_index("condition") if fits is not None else pd.DataFrame()
         for c in conds:
-            frame = metrics[metrics["condition"] == c].dropna(subset=[metric, reference])
-            ref_vals, ref_label = _reference_values(frame, reference, accuracy_as)
-            paired = frame[["model", "family", "params_b"]].assign(
-                ref=ref_vals.to_numpy(), saf=frame[metric].astype(float).to_numpy()
-            )
-            paired["x"] = log10_params(paired["params_b"])
-            info = panel_info(paired) if not paired.empty else None
+            part = paired[paired["condition"] == c]
             common = {
                 "safety_metric": metric,
                 "reference": ref_label,
                 "condition": c,
-                "n_models": info["n_models"] if info else 0,
-                "n_families": info["n_families"] if info else 0,
+                "n_models": part["model"].nunique(),
+                "n_families": part["family"].nunique(),
             }
-            df = (info["n_models"] - 2) if info else 0
-            reasons = _untestable(paired, info, metric, ref_label, df, min_df)
-            out: tuple[float, ...] | None = None
-            method = MIXEDLM_STACKED
-            if not reasons:
-                assert info is not None
-                gate = mixed_gate(info, min_families)
-                if gate:
-                    reasons.append(f"{MIXEDLM_STACKED} skipped: {gate}")
-                else:
-                    long = pd.concat(
-                        [
-                            paired.assign(value=paired["ref"], is_safety=0),
-                            paired.assign(value=paired["saf"], is_safety=1),
-                        ],
-                        ignore_index=True,
-                    )
-                    out, why = _try_stacked(long)
-                    if why:
-                        reasons.append(why)
-                if out is None:
-                    out, why = _paired_ols(paired)
-                    method = OLS_PAIRED
-                    if why:
-                        reasons.append(why)
-            if out is None:
+            fit = fitted.loc[c] if c in fitted.index else None
+            if reasons[c] or fit is None or fit["method"] == NOT_ESTIMABLE:
+                why = reasons[c] or ("" if fit is None else str(fit["note"]))
                 rows.append(
                     nan_row(
                         DIFF_COLUMNS,
@@ -168,67 +115,40 @@ def slope_difference_test(
                         method=NOT_ESTIMABLE,
                         converged=False,
                         fallback=True,
-                        note=join_notes(*reasons),
+                        note=why,
                     )
                 )
                 continue
-            br, bs, diff, se = out
-            lo, hi, p = t_interval(diff, se, df, alpha)
+            slope_ref = float(ref_slope.get(c, np.nan))
             rows.append(
                 {
                     **common,
-                    "slope_reference": br,
-                    "slope_safety": bs,
-                    "diff": diff,
-                    "se": se,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "p": p,
-                    "df": df,
-                    "method": method,
+                    "slope_reference": slope_ref,
+                    "slope_safety": slope_ref + fit["slope"],
+                    "diff": fit["slope"],
+                    **{k: fit[k] for k in ("se", "ci_low", "ci_high", "p", "df", "method")},
                     "converged": True,
-                    "fallback": method != MIXEDLM_STACKED,
-                    "note": join_notes(*reasons),
+                    "fallback": bool(fit["fallback"]),
+                    "note": fit["note"],
                 }
             )
     return add_adjusted(pd.DataFrame(rows, columns=DIFF_COLUMNS), "p")
 
 
-def _untestable(
-    paired: pd.DataFrame,
-    info: dict[str, int] | None,
-    metric: str,
-    ref_label: str,
-    df: int,
-    min_df: int,
-) -> list[str]:
-    """Reasons a slope difference cannot be tested at all (empty when it can)."""
-    if info is None:
-        return ["no data"]
-    if info["n_sizes"] < 2:
-        return ["single model size: slopes not defined"]
+def _untestable(part: pd.DataFrame, metric: str, ref_label: str) -> str:
+    """Why a slope difference cannot be tested at all ('' when it can)."""
+    if part.empty:
+        return "no data"
+    if part["params_b"].nunique() < 2:
+        return "single model size: slopes not defined"
     constant = [
         f"{label} constant (all {values.iloc[0]:g})"
-        for label, values in ((ref_label, paired["ref"]), (metric, paired["saf"]))
+        for label, values in ((ref_label, part["reference_value"]), (metric, part["safety"]))
         if values.nunique() < 2
     ]
     if constant:
-        return [", ".join(constant) + ": its slope is 0 by construction, no test"]
-    if df < min_df:
-        return [f"{info['n_models']} models, {df} residual df (< {min_df}): no test supported"]
-    return []
-
-
-def _paired_ols(paired: pd.DataFrame) -> tuple[tuple[float, ...] | None, str]:
-    """OLS of the within-model difference on x (the stacked model with model fixed effects)."""
-    xc = paired["x"].to_numpy() - paired["x"].mean()
-    X = np.column_stack([np.ones(len(xc)), xc])
-    dvals = (paired["saf"] - paired["ref"]).to_numpy(float)
-    b, se, _, _ = ols_fit(dvals, X, 1)
-    if not (np.isfinite(se) and se > 0):
-        return None, f"{OLS_PAIRED}: zero/NaN SE"
-    br = ols_fit(paired["ref"].to_numpy(float), X, 1)[0]
-    return (br, br + b, b, se), ""
+        return ", ".join(constant) + ": its slope is 0 by construction, no test"
+    return ""
 
 
 def bootstrap_slope_differences(

@@ -195,8 +195,22 @@ def scale_condition_interaction(
             )
     table = pd.DataFrame(rows, columns=INTERACTION_COLUMNS)
     joint = table["term"] == "all conditions"
-    out = pd.concat([add_adjusted(table[joint], "p"), add_adjusted(table[~joint], "p", ["metric"])])
-    return out.sort_index()[INTERACTION_COLUMNS]
+    # Two families of tests: the joint F tests (one per metric), and each metric's
+    # per-condition contrasts.
+    parts = [add_adjusted(table[joint], "p")]
+    parts += [add_adjusted(part, "p") for _, part in table[~joint].groupby("metric", sort=False)]
+    return pd.concat(parts).sort_index()[INTERACTION_COLUMNS]
+
+
+def _family_effects(d: pd.DataFrame, k: int, min_df: int) -> np.ndarray | None:
+    """Family dummies when some family has two sizes and the df allow; else None."""
+    n_extra = d["family"].nunique() - 1
+    if n_extra < 1 or not (d.groupby("family")["params_b"].nunique() >= 2).any():
+        return None
+    if len(d) - 2 - n_extra - k + 1 < min_df:
+        return None
+    codes, levels = pd.factorize(d["family"].to_numpy(), sort=True)
+    return np.eye(len(levels))[codes][:, 1:]
 
 
 def joint_slope_difference_test(
@@ -210,10 +224,11 @@ def joint_slope_difference_test(
     """Do the safety slopes differ from the reference slope, jointly? One test per condition.
 
     Per model the K differences d_mk = safety_k - reference are regressed on
-    log10(params); Hotelling's T^2 tests that all K slopes are 0, allowing any
-    correlation between the metrics: F = (v - K + 1) / (v K) T^2 on (K, v - K + 1)
-    df with v = n_models - 2. Metrics constant in the condition are left out (their
-    slope is 0 by construction).
+    log10(params) (with family fixed effects where some family has two sizes, so
+    family levels cannot pass for size); Hotelling's T^2 tests that all K slopes
+    are 0, allowing any correlation between the metrics: F = (v - K + 1) / (v K) T^2
+    on (K, v - K + 1) df, v the residual df. Metrics constant in the condition are
+    left out (their slope is 0 by construction).
     """
     if accuracy_as not in ("error", "accuracy"):
         raise ValueError("accuracy_as must be 'error' or 'accuracy'")
@@ -232,7 +247,13 @@ def joint_slope_difference_test(
         if len(used) < len(safeties):
             notes.append("left out, constant: " + ", ".join(sorted(set(safeties) - set(used))))
         n_models, k = len(d), len(used)
-        v = n_models - 2
+        family = _family_effects(d, k, min_df)
+        if family is None:
+            notes.append("families ignored (no family has two sizes, or too few df)")
+            family = np.empty((n_models, 0))
+        else:
+            notes.append("family fixed effects (within-family slopes)")
+        v = n_models - 2 - family.shape[1]
         base: dict[str, Any] = {
             "condition": c,
             "reference": ref_label,
@@ -254,14 +275,14 @@ def joint_slope_difference_test(
             )
             continue
         x = log10_params(d["params_b"])
-        X = np.column_stack([np.ones(n_models), x - x.mean()])
+        X = np.column_stack([np.ones(n_models), x - x.mean(), family])
         D = d[used].to_numpy(float) - ref.to_numpy(float)[:, None]
         coef, *_ = np.linalg.lstsq(X, D, rcond=None)
         resid = D - X @ coef
         S = resid.T @ resid / v
-        sxx = float(((x - x.mean()) ** 2).sum())
+        c11 = float(np.linalg.pinv(X.T @ X)[1, 1])  # variance factor of the slope
         b = coef[1]
-        t2 = float(b @ np.linalg.pinv(S) @ b) * sxx
+        t2 = float(b @ np.linalg.pinv(S) @ b) / c11
         f_stat = (v - k + 1) / (v * k) * t2
         rows.append(
             {

@@ -23,9 +23,9 @@ from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 from safescale.analysis.bootstrap import resample_indices
 from safescale.conditions import ordered_conditions
 from safescale.scaling.common import (
-    GLM_TWOWAY_BOOTSTRAP,
+    GLM_CLUSTER_BOOTSTRAP,
     GLMM_VB,
-    LPM_TWOWAY_BOOTSTRAP,
+    LPM_CLUSTER_BOOTSTRAP,
     MIN_RESIDUAL_DF,
     NOT_ESTIMABLE,
     OUTCOME_TO_METRIC,
@@ -38,10 +38,14 @@ from safescale.scaling.common import (
 )
 
 LINKS: dict[str, tuple[str, str]] = {
-    "logit": (GLM_TWOWAY_BOOTSTRAP, "logit (population-averaged)"),
-    "identity": (LPM_TWOWAY_BOOTSTRAP, "probability (linear)"),
+    "logit": (GLM_CLUSTER_BOOTSTRAP, "logit (population-averaged)"),
+    "identity": (LPM_CLUSTER_BOOTSTRAP, "probability (linear)"),
 }
 IRLS_MAX_ITER = 50
+QUESTIONS_RESAMPLED = False
+#: interquartile range of a normal distribution in SDs: a scale robust to the few
+#: wild replicates a pairs bootstrap of a handful of units produces.
+IQR_PER_SD = 1.3489795
 
 
 @dataclass
@@ -223,8 +227,9 @@ def fit_question_bootstrap(
     seed: int = 0,
     alpha: float = 0.05,
     min_df: int = MIN_RESIDUAL_DF,
+    resample_questions: bool = QUESTIONS_RESAMPLED,
 ) -> pd.DataFrame:
-    """Question-level GLM with a two-way cluster bootstrap over models and questions.
+    """Question-level GLM with a cluster bootstrap over families (and questions).
 
     ``outcome ~ log10(params) * condition [+ family]`` (population-averaged; ``link``
     "logit" or "identity" for the linear probability model, whose log10 terms
@@ -249,7 +254,8 @@ def fit_question_bootstrap(
         keys = f.groupby(["model", "condition"], sort=False, observed=True)
         cell = keys.ngroup().to_numpy()
         n_cells = int(cell.max()) + 1
-        model_of_cell, models = pd.factorize(f["model"].to_numpy()[np.unique(cell, True)[1]])
+        first_row = np.unique(cell, return_index=True)[1]
+        family_of_cell, families = pd.factorize(f["family"].to_numpy()[first_row])
         question, questions = pd.factorize(f["question_id"])
         X = np.zeros((n_cells, qd.X.shape[1]))
         X[cell] = qd.X  # constant within a cell
@@ -260,27 +266,34 @@ def fit_question_bootstrap(
         point = _cell_glm(X, hits.sum(1), seen.sum(1), link, None)
         if not np.all(np.isfinite(point)):
             return [], join_notes(qd.note, "GLM did not converge on the full data")
-        wq = np.zeros((B, len(questions)))
-        for b, idx in enumerate(resample_indices(len(questions), B, seed)):
-            wq[b] = np.bincount(idx, minlength=len(questions))
-        wm = np.zeros((B, len(models)))
-        for b, idx in enumerate(resample_indices(len(models), B, seed + 1)):
-            wm[b] = np.bincount(idx, minlength=len(models))
+        wq = np.ones((B, len(questions)))
+        if resample_questions:
+            for b, idx in enumerate(resample_indices(len(questions), B, seed)):
+                wq[b] = np.bincount(idx, minlength=len(questions))
+        # Families are the independent units (models of one family share more than
+        # size); a family drawn twice counts twice, which with family fixed effects
+        # equals two relabelled copies.
+        n_fam = len(families)
+        wf = np.stack(
+            [np.bincount(idx, minlength=n_fam) for idx in resample_indices(n_fam, B, seed + 1)]
+        ).astype(float)
         hits_b, seen_b = hits @ wq.T, seen @ wq.T  # cells x B
         draws = np.full((B, len(point)), np.nan)
         with captured():
             for b in range(B):
-                m_w = wm[b, model_of_cell]
-                draws[b] = _cell_glm(X, hits_b[:, b] * m_w, seen_b[:, b] * m_w, link, point)
+                w = wf[b, family_of_cell]
+                draws[b] = _cell_glm(X, hits_b[:, b] * w, seen_b[:, b] * w, link, point)
         ok = np.isfinite(draws).all(1)
-        n_models = len(models)
-        se = np.std(draws[ok], axis=0, ddof=1) * np.sqrt(n_models / (n_models - 1))
-        interval = f"t({qd.model_df}) with two-way bootstrap SE (models x questions, B={B})"
+        q25, q75 = np.percentile(draws[ok], [25, 75], axis=0)
+        se = (q75 - q25) / IQR_PER_SD * np.sqrt(n_fam / (n_fam - 1))
+        df = min(qd.model_df, n_fam - 1)
+        units = "families x questions" if resample_questions else "families"
+        interval = f"t({df}) with cluster-bootstrap SE ({units}, B={B})"
         failed = f"{B - int(ok.sum())} of {B} replicates did not converge" if not ok.all() else ""
         note = join_notes(qd.note, failed)
         rows = []
         for j, name in enumerate(qd.names):
-            lo, hi, p = t_interval(point[j], se[j], qd.model_df, alpha)
+            lo, hi, p = t_interval(point[j], se[j], df, alpha)
             rows.append(
                 _term_row(
                     method,
@@ -290,7 +303,7 @@ def fit_question_bootstrap(
                     ci_low=lo,
                     ci_high=hi,
                     p=p,
-                    df=qd.model_df,
+                    df=df,
                     interval=interval,
                     note=note,
                 )
