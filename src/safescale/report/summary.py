@@ -37,6 +37,7 @@ def summary_markdown(
             "ci_low",
             "ci_high",
             "p",
+            "p_holm",
             "df",
             "method",
             "n_models",
