@@ -193,9 +193,8 @@ def run(reps: int, seed: int = 2026, boot_B: int = 200) -> pd.DataFrame:
             rows.append({**check.row(), "panel": name})
         for check in null_rejections(reps, seed + 50_000, panel, boot_B if "study" in name else 0):
             rows.append({**check.row(), "panel": name})
-        q_reps = max(reps // 4, 10)
         small = {**panel, "n_questions": 60}
-        rows.append({**question_coverage(q_reps, seed, small, boot_B).row(), "panel": name})
+        rows.append({**question_coverage(reps, seed, small, boot_B).row(), "panel": name})
     return pd.DataFrame(rows)
 
 
@@ -206,10 +205,15 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.28 * len(table) + 1.5), sharey=False)
-    for ax, quantity, target in zip(axes, ("coverage", "size"), (0.95, 0.05), strict=True):
-        part = table[table["quantity"] == quantity].reset_index(drop=True)
-        labels = [f"{r.path} | {r.panel}" for r in part.itertuples()]
+    parts = [table[table["quantity"] == q].reset_index(drop=True) for q in ("coverage", "size")]
+    fig, axes = plt.subplots(
+        2,
+        1,
+        figsize=(8.6, 0.2 * len(table) + 1.6),
+        gridspec_kw={"height_ratios": [max(len(p), 1) for p in parts]},
+    )
+    for ax, part, target in zip(axes, parts, (0.95, 0.05), strict=True):
+        quantity = "coverage of the true value" if target > 0.5 else "rejections at 5% (null true)"
         y = np.arange(len(part))
         ax.errorbar(
             part["rate"],
@@ -220,10 +224,11 @@ def plot(table: pd.DataFrame, path: Path) -> None:
             lw=0.8,
         )
         ax.axvline(target, color="0.4", ls="--", lw=0.8)
-        ax.set_yticks(y, labels, fontsize=6)
-        ax.invert_yaxis()
-        ax.set_xlabel(f"{quantity} (target {target:g}; bars: 95% Monte Carlo interval)")
-    fig.tight_layout()
+        ax.set_yticks(y, [f"{r.path} | {r.panel}" for r in part.itertuples()], fontsize=6)
+        ax.set_ylim(len(part) - 0.5, -0.5)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel(f"{quantity} (target {target:g}; bars: 95% Monte Carlo interval)", fontsize=7)
+    fig.subplots_adjust(left=0.56, right=0.98, top=0.98, bottom=0.05, hspace=0.25)
     fig.savefig(path, dpi=150)
     plt.close(fig)
 
@@ -235,7 +240,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--boot-B", type=int, default=200)
     parser.add_argument("--figure", default="docs/figures/scaling_calibration.png")
     parser.add_argument("--table", default="docs/figures/scaling_calibration.csv")
+    parser.add_argument("--replot", action="store_true", help="only redraw from --table")
     args = parser.parse_args(argv)
+    if args.replot:
+        plot(pd.read_csv(args.table), Path(args.figure))
+        return
     t0 = time.perf_counter()
     table = run(args.reps, args.seed, args.boot_B)
     pd.set_option("display.width", 200)

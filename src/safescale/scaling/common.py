@@ -63,6 +63,8 @@ SLOPE_COLUMNS: list[str] = [
     "ci_low",
     "ci_high",
     "p",
+    "p_holm",
+    "p_bh",
     "df",
     "n_models",
     "n_families",

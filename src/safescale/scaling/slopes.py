@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLM
 
+from safescale.analysis.multiplicity import add_adjusted
 from safescale.conditions import (
     ordered_conditions,
 )
@@ -218,7 +219,7 @@ def fit_scaling_slopes(
     from t(df) (``df`` column; between-within df for the mixed models); a fit with
     fewer than ``min_df`` df is not estimable. ``tidy`` is accepted and ignored: a
     question-clustered slope treats the models as fixed and is no scaling slope.
-    One row per (metric, condition).
+    One row per (metric, condition); ``p_holm``/``p_bh`` adjust over the table.
     """
     del tidy
     cols = [m for m in (metric_cols or ALL_METRICS) if m in metrics.columns]
@@ -328,4 +329,4 @@ def fit_scaling_slopes(
                     "note": join_notes(reasons_txt, why),
                 }
             )
-    return pd.DataFrame(rows, columns=SLOPE_COLUMNS)
+    return add_adjusted(pd.DataFrame(rows, columns=SLOPE_COLUMNS), "p")
