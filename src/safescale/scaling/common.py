@@ -185,6 +185,12 @@ def t_interval(
     return estimate - half, estimate + half, float(2 * dist.sf(abs(estimate / se)))
 
 
+def t_estimate(estimate: float, se: float, df: float, alpha: float = 0.05) -> dict[str, float]:
+    """The columns every t-based estimate row prints: slope, se, its t(df) interval, p, df."""
+    lo, hi, p = t_interval(estimate, se, df, alpha)
+    return {"slope": estimate, "se": se, "ci_low": lo, "ci_high": hi, "p": p, "df": df}
+
+
 def percentile_interval(draws: np.ndarray, alpha: float = 0.05) -> tuple[float, float, float]:
     """(ci_low, ci_high, p) of bootstrap draws of an estimate, tested against 0.
 

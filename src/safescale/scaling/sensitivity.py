@@ -21,7 +21,7 @@ from safescale.scaling.common import (
     join_notes,
     log10_params,
     nan_row,
-    t_interval,
+    t_estimate,
 )
 
 #: metrics-table columns used as covariates when present and varying across models.
@@ -132,17 +132,11 @@ def fit_sensitivity_slopes(
                 with captured():
                     res = sm.OLS(y, X).fit()
                 b, se = float(res.params[1]), float(res.bse[1])
-                lo, hi, p = t_interval(b, se, df, alpha)
                 rows.append(
                     {
                         **base,
                         "scale": "probability",
-                        "slope": b,
-                        "se": se,
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "p": p,
-                        "df": df,
+                        **t_estimate(b, se, df, alpha),
                         "slope_probability": b,
                         "method": OLS_COVARIATES,
                         "note": fam_note,
@@ -166,16 +160,10 @@ def _logit_slope(
     if not (np.isfinite(b) and np.isfinite(se) and se > 0):
         note = join_notes("GLM gave NaN or zero SE", *msgs)
         return {"scale": "logit", "method": NOT_ESTIMABLE, "note": note}
-    lo, hi, p = t_interval(b, se, df, alpha)
     mu = np.asarray(res.fittedvalues, float)
     return {
         "scale": "logit",
-        "slope": b,
-        "se": se,
-        "ci_low": lo,
-        "ci_high": hi,
-        "p": p,
-        "df": df,
+        **t_estimate(b, se, df, alpha),
         "slope_probability": b * float(np.mean(mu * (1 - mu))),
         "method": GLM_LOGIT,
         "note": join_notes("variance scaled by Pearson chi2 / df", *msgs),

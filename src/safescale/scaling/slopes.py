@@ -32,7 +32,7 @@ from safescale.scaling.common import (
     nan_row,
     ols_fit,
     panel_info,
-    t_interval,
+    t_estimate,
 )
 
 
@@ -287,16 +287,10 @@ def fit_scaling_slopes(
             if fit is not None:
                 b, se, df = fit.est[c]
                 s2 = fit.scale.get(c, 1.0) ** 2
-                lo, hi, p = t_interval(b, se, df, alpha)
                 rows.append(
                     {
                         **common,
-                        "slope": b,
-                        "se": se,
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "p": p,
-                        "df": df,
+                        **t_estimate(b, se, df, alpha),
                         "n_obs": fit.n_obs,
                         "method": fit.method,
                         "converged": True,
@@ -309,16 +303,10 @@ def fit_scaling_slopes(
                 )
                 continue
             method, (b, se, df), why = _ols_ladder(dc, min_df)
-            lo, hi, p = t_interval(b, se, df, alpha)
             rows.append(
                 {
                     **common,
-                    "slope": b,
-                    "se": se,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "p": p,
-                    "df": df,
+                    **t_estimate(b, se, df, alpha),
                     "n_obs": len(dc),
                     "method": method,
                     "converged": method != NOT_ESTIMABLE,
