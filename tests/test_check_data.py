@@ -201,14 +201,21 @@ def test_run_shows_slice_and_what_it_inherits_from_the_default_config(tmp_path):
     mine = yaml.safe_load(config.read_text())
     del mine["benchmark"]["limit"]
     config.write_text(yaml.safe_dump(mine, allow_unicode=True))
+    # The default stratifies by subspecialty; a file without that column is told so.
+    res = snakemake(tmp_path, config)
+    assert res.returncode != 0
+    assert "stratify_by: 'subspecialty' is not among benchmark.columns.meta" in res.stderr
+    assert not (tmp_path / "results").exists()
+    mine["benchmark"]["stratify_by"] = None
+    config.write_text(yaml.safe_dump(mine, allow_unicode=True))
     res = snakemake(tmp_path, config)
     console = res.stdout + res.stderr
     assert res.returncode == 0, console[-3000:]
     assert "benchmark: all 6 questions of" in console and "seeded shuffle, seed 42" in console
     assert "from config/config.yaml (not set in" in console, console
-    assert "benchmark.limit=16" in console and "benchmark.shuffle=True" in console
+    assert "benchmark.limit=48" in console and "benchmark.shuffle=True" in console
     summary = json.loads((tmp_path / "results/data/benchmark_summary.json").read_text())
     assert summary["n_questions_used"] == 6
     # check-data shows the same, from the same directory.
     res = check_data(config, tmp_path)
-    assert "benchmark.limit=16" in res.stdout and res.returncode == 0, res.stderr
+    assert "benchmark.limit=48" in res.stdout and res.returncode == 0, res.stderr

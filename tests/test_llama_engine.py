@@ -159,3 +159,44 @@ def test_early_stopped_samples_parse_like_fully_decoded_ones(engine, n_options):
     for cut, whole in zip(early, full, strict=True):
         assert whole.tokens[: len(cut.tokens)] == cut.tokens
         assert parse_letter(cut.raw, question.options) == parse_letter(whole.raw, question.options)
+
+
+def test_template_head_is_reused_without_changing_results(smollm2_path):
+    """The head is evaluated once and kept; each prompt's logits and samples are the
+    same whatever ran before, and equal to a fresh engine's with the same split."""
+    from safescale.inference.llama_engine import head_length
+
+    def run(order: list[int]) -> dict[int, tuple]:
+        eng = LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
+        r = Renderer("chat", eng.llm)
+        head = eng.tokenize(r.head())
+        prompts = [
+            r.tokenize(r.render(Q, None)),
+            r.tokenize(r.render(Q, "Thunderclap headache: non-contrast CT first. " * 3)),
+            r.tokenize(r.render(Q, "Migraine with aura: no imaging needed. " * 2)),
+        ]
+        out = {}
+        for i in order:
+            n = head_length(head, prompts[i])
+            assert 10 < n < len(prompts[i])  # system prompt and user-turn start are shared
+            res = eng.answer(
+                prompts[i], Q.letters, Decoding(n_samples=5), [7, 8, 9, 10, 11], head_len=n
+            )
+            out[i] = (res["letter_probs"], res["greedy"].raw, [s.raw for s in res["samples"]])
+        evaluated = eng.stats.prompt_tokens_evaluated
+        return out, evaluated, sum(len(p) for p in prompts), n
+
+    forward, evaluated, total, n_head = run([0, 1, 2])
+    backward, _, _, _ = run([2, 1, 0])
+    alone, _, _, _ = run([1])
+    assert forward == backward
+    assert forward[1] == alone[1]
+    assert evaluated == total - 2 * n_head  # the head was read once for three prompts
+
+
+def test_head_length_stops_at_the_first_difference_and_leaves_a_token():
+    from safescale.inference.llama_engine import head_length
+
+    assert head_length([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert head_length([1, 2, 3], [1, 2, 3]) == 2
+    assert head_length([], [1, 2]) == 0

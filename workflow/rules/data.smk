@@ -20,6 +20,7 @@ rule prepare_benchmark:
         conditions=CONDITIONS,
         limit=config["benchmark"]["limit"],
         shuffle=config["benchmark"]["shuffle"],
+        stratify_by=config["benchmark"]["stratify_by"],
         seed=config["seed"],
     script:
         "../scripts/prepare_benchmark.py"

@@ -17,6 +17,7 @@ prepare_benchmark(
     conditions=p.conditions,
     limit=p.limit,
     shuffle=p.shuffle,
+    stratify_by=p.stratify_by,
     seed=p.seed,
     out_questions=snakemake.output.questions,
     out_summary=snakemake.output.summary,

@@ -317,13 +317,60 @@ def load_configured(
 
 
 def select(
-    questions: Sequence[Question], *, limit: int | None, shuffle: bool, seed: int
+    questions: Sequence[Question],
+    *,
+    limit: int | None,
+    shuffle: bool,
+    seed: int,
+    stratify_by: str | None = None,
 ) -> list[Question]:
-    """The run's slice: a seeded shuffle (if asked), then the first `limit` questions."""
-    chosen = list(questions)
+    """The run's slice: a seeded shuffle (if asked), then the first `limit` questions.
+
+    With `stratify_by` (a meta column such as subspecialty) the limit is shared
+    among its values in proportion to their counts (largest remainders, ties to
+    the value seen first), so a small slice keeps the file's mix instead of
+    whatever a shuffle happens to draw; the slice keeps the (shuffled) order.
+    """
+    ordered = list(questions)
     if shuffle:
-        random.Random(seed).shuffle(chosen)
-    return chosen[:limit] if limit else chosen
+        random.Random(seed).shuffle(ordered)
+    if not limit or limit >= len(ordered):
+        return ordered
+    if not stratify_by:
+        return ordered[:limit]
+    strata: dict[str, list[Question]] = {}
+    for q in ordered:
+        if stratify_by not in q.meta:
+            raise InputError(
+                [
+                    Problem(
+                        "config benchmark.stratify_by",
+                        f"{stratify_by!r} is not a meta column of question {q.question_id}; "
+                        "list it in benchmark.columns.meta or set stratify_by: null",
+                    )
+                ]
+            )
+        strata.setdefault(str(q.meta[stratify_by]), []).append(q)
+    quota = {key: limit * len(members) // len(ordered) for key, members in strata.items()}
+    remainders = sorted(
+        strata, key=lambda k: -(limit * len(strata[k]) % len(ordered))
+    )  # stable: ties keep first-seen order
+    for key in remainders[: limit - sum(quota.values())]:
+        quota[key] += 1
+    keep = {q.question_id for key, members in strata.items() for q in members[: quota[key]]}
+    return [q for q in ordered if q.question_id in keep]
+
+
+def select_configured(questions: Sequence[Question], config: Mapping[str, Any]) -> list[Question]:
+    """The slice a run's config asks for (benchmark.limit/shuffle/stratify_by, seed)."""
+    bench = config["benchmark"]
+    return select(
+        questions,
+        limit=bench.get("limit"),
+        shuffle=bool(bench.get("shuffle")),
+        seed=config["seed"],
+        stratify_by=bench.get("stratify_by"),
+    )
 
 
 def _check_columns(

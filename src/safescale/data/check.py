@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from safescale.config import DEFAULT_CONFIG, inherited_benchmark_keys, load_run_config, lookup
-from safescale.data.benchmark import CellRules, ColumnMapping, load_configured, select
+from safescale.data.benchmark import CellRules, ColumnMapping, load_configured, select_configured
 from safescale.data.tables import read_table
-from safescale.errors import InputError
+from safescale.errors import InputError, Problem
 
 
 def resolve_data_path(path: str, root: Path) -> str:
@@ -42,6 +42,8 @@ def slice_lines(
     else:
         used = f"all {total}"
     order = f"seeded shuffle, seed {config['seed']}" if bench["shuffle"] else "file order"
+    if bench.get("stratify_by") and limit and (n_in_file is None or limit < n_in_file):
+        order += f", stratified by {bench['stratify_by']}"
     lines = [f"benchmark: {used} questions of {bench['path']} ({order})"]
     if inherited:
         names = ", ".join(str(f) for f in user_files)
@@ -65,15 +67,26 @@ def check_data(config_path: str, root: Path) -> tuple[bool, list[str]]:
         questions = load_configured(bench, config["conditions"], path=path)
     except InputError as exc:
         return False, [*lines, str(exc)]
-    chosen = select(questions, limit=bench["limit"], shuffle=bench["shuffle"], seed=config["seed"])
+    chosen = select_configured(questions, config)
     lines.append(f"OK: {len(questions)} questions valid; a run uses {len(chosen)}")
     return True, lines
 
 
 def check_mapping(benchmark: dict[str, Any]) -> None:
     """Raise InputError for a mapping or cell rule that cannot work (before any job runs)."""
-    ColumnMapping.from_config(benchmark.get("columns") or {})
+    mapping = ColumnMapping.from_config(benchmark.get("columns") or {})
     CellRules.from_config(benchmark)
+    stratum = benchmark.get("stratify_by")
+    if stratum and stratum not in mapping.meta:
+        raise InputError(
+            [
+                Problem(
+                    "config benchmark.stratify_by",
+                    f"{stratum!r} is not among benchmark.columns.meta "
+                    f"({', '.join(mapping.meta) or 'none'}); add it there or set stratify_by: null",
+                )
+            ]
+        )
 
 
 def run_start_lines(config: dict[str, Any], user_files: list[str]) -> list[str]:

@@ -75,6 +75,7 @@ class LlamaEngine:
         self.n_ctx = n_ctx
         self.stats = EngineStats()
         self._letter_ids = self._letter_tokens()
+        self._head: tuple[int, ...] = ()  # the template head held at positions 0.. in the cache
 
     # --- low-level --------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -119,22 +120,37 @@ class LlamaEngine:
         self.llm.eval(tokens)
         return self._logits()
 
-    def prime(self, tokens: list[int]) -> np.ndarray:
-        """Evaluate a prompt from position 0 and return the next-token logits.
+    def prime(self, tokens: list[int], head_len: int = 0) -> np.ndarray:
+        """Evaluate a prompt and return the next-token logits.
 
-        Deliberately no reuse of another prompt's cached prefix: logits depend
-        (in the last bits) on how tokens were batched, so reuse across prompts
-        would make a question's samples depend on which question ran before it,
-        and a resumed run would differ from an uninterrupted one. Within one
-        prompt, this single evaluation serves the greedy answer, the letter
-        probabilities and every sample.
+        Logits depend (in the last bits) on how tokens were batched, so reusing
+        whatever another prompt left in the cache would make a question's samples
+        depend on which question ran before it, and a resumed run would differ
+        from an uninterrupted one. The one reuse allowed is a fixed split:
+        ``tokens[:head_len]`` (the template head: system prompt and the start of
+        the user turn, identical for every prompt of a job) is always evaluated
+        as its own batch from position 0, kept, and each prompt evaluates only
+        its remainder after it. The split depends on the prompt alone, so the
+        logits do not depend on order or resumption. Within one prompt, this
+        single evaluation serves the greedy answer, the letter probabilities and
+        every sample.
         """
         if len(tokens) + 1 > self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
         t0 = time.perf_counter()
-        logits = self._eval_at(0, tokens)
+        if 0 < head_len < len(tokens):
+            head = tuple(tokens[:head_len])
+            if head != self._head:
+                self._eval_at(0, list(head))
+                self._head = head
+                self.stats.prompt_tokens_evaluated += head_len
+            logits = self._eval_at(head_len, tokens[head_len:])
+            self.stats.prompt_tokens_evaluated += len(tokens) - head_len
+        else:
+            self._head = ()  # position 0 onwards is overwritten
+            logits = self._eval_at(0, tokens)
+            self.stats.prompt_tokens_evaluated += len(tokens)
         self.stats.seconds_prompt += time.perf_counter() - t0
-        self.stats.prompt_tokens_evaluated += len(tokens)
         return logits
 
     def _detok(self, tokens: list[int]) -> str:
@@ -155,7 +171,14 @@ class LlamaEngine:
             return {letter: 0.0 for letter in letters}, 0.0
         return {k: v / total for k, v in mass.items()}, total
 
-    def greedy(self, prompt_len: int, logits: np.ndarray, max_tokens: int) -> Generation:
+    def greedy(
+        self,
+        prompt_len: int,
+        logits: np.ndarray,
+        max_tokens: int,
+        is_final: Callable[[str], bool] | None = None,
+    ) -> Generation:
+        """Greedy decoding until a stop token, max_tokens, or `is_final(text)` (see sample_tree)."""
         tokens: list[int] = []
         t0 = time.perf_counter()
         for step in range(max_tokens):
@@ -163,6 +186,8 @@ class LlamaEngine:
             if self._is_stop(tok):
                 break
             tokens.append(tok)
+            if is_final is not None and is_final(self._detok(tokens)):
+                break
             if step + 1 < max_tokens:
                 logits = self._eval_at(prompt_len + len(tokens) - 1, [tok])
                 self.stats.decode_steps += 1
@@ -218,11 +243,12 @@ class LlamaEngine:
         decoding: Decoding,
         sample_seeds: list[int],
         is_final: Callable[[str], bool] | None = None,
+        head_len: int = 0,
     ) -> dict:
         """Everything the study records for one prompt, from one prompt evaluation."""
         t0 = time.perf_counter()
-        logits = self.prime(prompt_tokens)
-        greedy = self.greedy(len(prompt_tokens), logits, decoding.greedy_max_tokens)
+        logits = self.prime(prompt_tokens, head_len)
+        greedy = self.greedy(len(prompt_tokens), logits, decoding.greedy_max_tokens, is_final)
         latency = time.perf_counter() - t0
         probs, mass = self.letter_probabilities(logits, letters)
         samples = self.sample_tree(
@@ -247,6 +273,17 @@ class LlamaEngine:
         budget = max(1, min(max_tokens, self.n_ctx - len(tokens) - 1))
         logits = self.prime(tokens)
         return self.greedy(len(tokens), logits, budget).raw
+
+
+def head_length(head: list[int], tokens: list[int]) -> int:
+    """How many leading tokens of a prompt are its template head (fewer if the
+    tokenizer merged across the boundary); always leaves at least one token."""
+    n = 0
+    for a, b in zip(head, tokens[:-1], strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
 
 
 def chat_generator(

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 
 from safescale.data.question import Question
-from safescale.inference.llama_engine import Decoding, LlamaEngine
+from safescale.inference.llama_engine import Decoding, LlamaEngine, head_length
 from safescale.inference.parsing import letter_is_final, parse_letter
 from safescale.inference.sampling import derive_seed
 
@@ -20,9 +20,16 @@ from safescale.inference.sampling import derive_seed
 RELIABLE_LETTER_MASS = 0.5
 
 
+# How the engine splits a prompt for evaluation (LlamaEngine.prime); part of the
+# run key because the split changes logits in the last bits.
+EVALUATION_SPLIT = "template-head"
+
+
 def run_key(prompts: Sequence[dict], model_sha: str, decoding: Decoding, seed: int) -> str:
     """Identifies a prediction run; a partial file resumes only under the same key."""
-    blob = json.dumps([prompts, model_sha, repr(decoding), seed], sort_keys=True, default=str)
+    blob = json.dumps(
+        [prompts, model_sha, repr(decoding), seed, EVALUATION_SPLIT], sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -95,7 +102,10 @@ def predict_llama(
     decoding: Decoding,
     seed: int,
     on_error: str = "record",
+    head: list[int] | None = None,
 ) -> dict:
+    """`head`: the tokens of the job's template head, evaluated once and reused
+    (LlamaEngine.prime); None evaluates every prompt whole."""
     rec, seeds = new_record(prompt, q, decoding, seed)
     if seeds is None:
         return rec
@@ -107,6 +117,7 @@ def predict_llama(
             decoding,
             seeds,
             is_final=lambda text: letter_is_final(text, q.letters),
+            head_len=head_length(head, tokens) if head else 0,
         )
     except Exception as exc:  # recorded per question unless the config says fail
         if on_error == "fail":

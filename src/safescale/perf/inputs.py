@@ -39,16 +39,10 @@ def _resolve(path: str | Path) -> Path:
 
 def load_questions(config: Mapping[str, Any], n: int, conditions: Sequence[str]) -> list[Question]:
     """The first n questions of the pipeline's slice (same seeded shuffle as prepare_benchmark)."""
-    from safescale.data.benchmark import load_configured, select
+    from safescale.data.benchmark import load_configured, select_configured
 
     b = config["benchmark"]
-    chosen = select(
-        load_configured(b, conditions, path=_resolve(b["path"])),
-        limit=b.get("limit"),
-        shuffle=bool(b.get("shuffle")),
-        seed=config["seed"],
-    )
-    return chosen[:n]
+    return select_configured(load_configured(b, conditions, path=_resolve(b["path"])), config)[:n]
 
 
 def retrieval_paths(config: Mapping[str, Any], results: Path) -> tuple[Path, Path]:

@@ -45,6 +45,9 @@ def completion_prompt(q: Question, context: str | None) -> str:
     return f"{SYSTEM_PROMPT}\n\n{COMPLETION_EXAMPLE}{block}{format_question(q)}"
 
 
+_SENTINEL = "\x00HEAD\x00"
+
+
 @dataclass
 class Renderer:
     """Turns messages into the exact prompt string of one model, and counts its tokens.
@@ -85,6 +88,16 @@ class Renderer:
         if self._formatter is None:
             return "\n\n".join(m["content"] for m in messages)
         return self._formatter(messages=messages).prompt  # type: ignore[arg-type]
+
+    def head(self) -> str:
+        """The text every prompt of this model starts with: the instruction (and the
+        worked example, for base models) up to where the user's content begins."""
+        if self._formatter is None:
+            return f"{SYSTEM_PROMPT}\n\n{COMPLETION_EXAMPLE}"
+        rendered = self.render_messages(
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": _SENTINEL}]
+        )
+        return rendered.split(_SENTINEL)[0]
 
     def tokenize(self, text: str) -> list[int]:
         return tokenize(self.llama, text)

@@ -32,6 +32,7 @@ def prepare_benchmark(
     conditions: Sequence[str],
     limit: int | None,
     shuffle: bool,
+    stratify_by: str | None,
     seed: int,
     out_questions: str,
     out_summary: str,
@@ -40,7 +41,9 @@ def prepare_benchmark(
     mapping = ColumnMapping.from_config(columns)
     rules = CellRules.from_config({"label_values": label_values, "options": options})
     questions = load_benchmark(source, mapping, fmt, required_evidence(conditions), rules=rules)
-    chosen = select(questions, limit=limit, shuffle=shuffle, seed=seed)
+    chosen = select(
+        questions, limit=limit, shuffle=shuffle, seed=seed, stratify_by=stratify_by
+    )
     write_canonical(chosen, out_questions)
     unsupported = [
         c

@@ -27,6 +27,7 @@ def run_inference(
     from safescale.inference.llama_engine import LlamaEngine
     from safescale.inference.predict import parse_summary, predict_llama, run_key
     from safescale.inference.runner import run_resumable
+    from safescale.prompting.templates import Renderer
 
     manifest = read_json(model)
     questions = {q.question_id: q for q in read_canonical(benchmark)}
@@ -60,9 +61,16 @@ def run_inference(
                 n_gpu_layers=settings["n_gpu_layers"],
             )
         key = run_key(prompt_records, manifest["sha256"], dec, config["seed"])
+        head = (
+            engine.tokenize(Renderer(manifest["prompt_style"], engine.llm).head())
+            if engine is not None
+            else None
+        )
 
         def predict(q, prompt):
-            return predict_llama(engine, q, prompt, dec, config["seed"], settings["on_error"])
+            return predict_llama(
+                engine, q, prompt, dec, config["seed"], settings["on_error"], head=head
+            )
 
     t0 = time.time()
     counts = run_resumable(
