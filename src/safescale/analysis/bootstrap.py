@@ -378,8 +378,14 @@ def mcnemar_exact(
         raise ValueError("paired outcomes must have the same length")
     b = int(np.sum(a & ~b_arr))
     c = int(np.sum(~a & b_arr))
-    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
-    return b, c, p
+    return b, c, mcnemar_p(b, c)
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Two-sided exact McNemar p of b and c discordant pairs (binomial test of b out of
+    b + c at 1/2; 1.0 without discordant pairs): the one rule of `mcnemar_exact` and of
+    the power calculation (`analysis.power`)."""
+    return 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
 
 
 MCNEMAR_COLUMNS = [
