@@ -153,7 +153,9 @@ def _estimable(table: pd.DataFrame, columns: Sequence[str], notes: Footnotes) ->
         return table.iloc[0:0]
     estimable = table[table["method"] != NOT_ESTIMABLE]
     rows = notes.mark_column(estimable[present(table, columns)]).copy()
-    for column in present(rows, ("df", "df_num", "df_den")):
+    for column in present(
+        rows, ("df", "df_num", "df_den", "n_models", "n_families", "n_conditions")
+    ):
         values = rows[column]
         if values.notna().all() and (values == values.round()).all():
             rows[column] = values.astype(int)
