@@ -159,7 +159,7 @@ def test_summary_opens_with_what_the_run_can_show() -> None:
     assert text.index("## What this run can and cannot show") < text.index("## Headline")
     assert text.index("## Headline") < text.index("## Paired contrasts") < text.index("## Scaling")
     models, questions, scaling, power = scope[:4]
-    assert "3 in 2 families" in models and "tiny (Other, 0.3B)" in models
+    assert "3 models in 2 families" in models and "tiny (Other, 0.3B)" in models
     assert "Qwen (0.5B, 1.5B)" in models
     assert questions == "**Questions**: 40; by subspecialty: msk 15, neuro 25."
     assert "1 of 4 slopes" in scaling and "1 of 2 scale x condition interaction tests" in scaling

@@ -25,6 +25,12 @@ from safescale.data.question import SUBSPECIALTY
 NOT_ESTIMABLE = "not_estimable"
 
 
+def count(n: int, noun: str) -> str:
+    """'1 model', '3 models', '1 family', '2 families'."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
 def model_panel(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per model (model, family, params_b), smallest first."""
     panel = metrics[["model", "family", "params_b"]].drop_duplicates("model")
@@ -46,7 +52,8 @@ def models_line(metrics: pd.DataFrame) -> str:
         if ladders
         else " No family has two sizes, so size and family cannot be told apart."
     )
-    return f"**Models**: {len(panel)} in {panel.family.nunique()} families: {names}.{ladder}"
+    panel_size = f"{count(len(panel), 'model')} in {count(panel.family.nunique(), 'family')}"
+    return f"**Models**: {panel_size}: {names}.{ladder}"
 
 
 def questions_line(n_questions: int, meta: Sequence[Mapping[str, Any]]) -> str:
@@ -90,7 +97,8 @@ def scaling_line(
         if n
     ]
     return (
-        f"**Scaling**: the fits have {n_models} models in {n_families} families; "
+        f"**Scaling**: the fits have {count(n_models, 'model')} in "
+        f"{count(n_families, 'family')}; "
         f"estimable: {', '.join(parts)}."
     )
 

@@ -72,6 +72,7 @@ def contrast_table(paired: pd.DataFrame, model_order: Sequence[str]) -> pd.DataF
     headline metric: estimate, percentile CI, bootstrap p and its Holm/BH adjustments."""
     rows = []
     rank = {m: i for i, m in enumerate(model_order)}
+    metric_rank = {m: i for i, m in enumerate(PAIRED_METRICS)}
     for order, (kind, condition, reference) in enumerate(SUMMARY_CONTRASTS):
         suffix = f": {condition} - {reference}"
         sub = paired[(paired["kind"] == kind) & paired["label"].str.endswith(suffix)]
@@ -89,7 +90,7 @@ def contrast_table(paired: pd.DataFrame, model_order: Sequence[str]) -> pd.DataF
                     "p_holm": r.p_holm,
                     "p_bh": r.p_bh,
                     "n_questions": int(r.n_questions),
-                    "_order": (order, PAIRED_METRICS.index(r.metric_a), rank.get(model, 99)),
+                    "_order": (order, metric_rank.get(r.metric_a, 99), rank.get(model, 99)),
                 }
             )
     if not rows:
@@ -109,11 +110,13 @@ def contrast_claims(table: pd.DataFrame, alpha: float = DEFAULT_ALPHA) -> list[s
         f"[{r.ci_low:.3f}, {r.ci_high:.3f}], Holm-adjusted p = {r.p_holm:.3f}."
         for r in hits.itertuples(index=False)
     ]
-    if not lines:
+    if not lines and table["p_holm"].notna().any():
         lines.append(
             f"- No contrast reaches Holm-adjusted p < {alpha:g} in any model (smallest "
             f"Holm-adjusted p: {table['p_holm'].min():.3f}): no difference is claimed."
         )
+    elif not lines:
+        lines.append("- No contrast has a p-value (no replicate defined one): nothing is claimed.")
     raw_only = int(((table["p"] < alpha) & ~(table["p_holm"] < alpha)).sum())
     if raw_only:
         lines.append(
