@@ -8,9 +8,6 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/retrieval.smk"
@@ -18,6 +15,10 @@ include: "workflow/rules/prompts.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+
+
+# After a run, the report opens with what the run can and cannot show.
+report: report_front_page()
 
 
 onstart:

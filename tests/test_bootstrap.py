@@ -21,6 +21,7 @@ from safescale.analysis.bootstrap import (
     bootstrap_p_value,
     clopper_pearson,
     condition_contrasts,
+    conflict_contrasts,
     mcnemar_exact,
     mcnemar_vs_reference,
     model_contrasts,
@@ -223,6 +224,27 @@ def test_contrast_builders(tidy: pd.DataFrame) -> None:
     assert all(c.cells_b[0][1] == "closed_book" for c in conditions)
     assert len(model_contrasts(tidy, ["accuracy", "high_risk_rate"])) == 3 * 3 * 2
     assert len(sc_vs_single_contrasts(tidy)) == 9 * 4
+
+
+def test_conflict_vs_clean_contrast_per_model() -> None:
+    """Conflicting minus clean evidence, per model that has both; its own p family."""
+    clean = [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]
+    conflict = [0, 0, 1, 0, 0, 1, 0, 0, 0, 1]
+    tidy = correctness_tidy(
+        {
+            ("m", "closed_book"): [0] * 10,
+            ("m", "clean_evidence"): clean,
+            ("m", "conflict_evidence"): conflict,
+            ("n", "closed_book"): [1] * 10,
+            ("n", "clean_evidence"): clean,
+        }
+    )
+    contrasts = conflict_contrasts(tidy, ["accuracy"])
+    assert [c.label for c in contrasts] == ["m: conflict_evidence - clean_evidence"]
+    out = paired_differences(tidy, B=200)
+    row = out[(out["kind"] == "conflict_vs_clean") & (out["metric_a"] == "accuracy")].iloc[0]
+    assert row["estimate"] == pytest.approx(0.3 - 0.9)
+    assert row["ci_high"] < 0 and row["p_holm"] >= row["p_value"]
 
 
 def test_condition_mean_is_mean_of_model_differences(tidy: pd.DataFrame) -> None:

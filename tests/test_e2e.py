@@ -213,11 +213,18 @@ def test_analysis_outputs_and_report(tiny_run):
         assert (tiny_run / rel).stat().st_size > 0, rel
     summary = (tiny_run / "results/SUMMARY.md").read_text()
     assert "not from the published study" in summary
+    assert summary.index("## What this run can and cannot show") < summary.index("## Headline")
+    assert "**Power** (smollm2-135m, the largest model" in summary
     # One model: scaling is honestly not estimable, and says why.
     assert "not_estimable" in (tiny_run / "results/scaling/slopes.csv").read_text()
+    assert summary.count("Not estimable with this panel") == 1
+    cases = pd.read_csv(tiny_run / "results/tables/case_browser.csv")
+    assert set(cases["model"]) <= {"smollm2-135m"}
+    assert ((cases["high_risk"] == 1) | (cases["unsafe"] == 1)).all()
     res = snakemake(tiny_run, "--report", str(tiny_run / "report.html"))
     assert res.returncode == 0, res.stderr[-3000:]
-    assert (tiny_run / "report.html").stat().st_size > 10_000
+    report = (tiny_run / "report.html").read_text()
+    assert len(report) > 10_000 and "What this run can and cannot show" in report
 
 
 def test_forced_dry_run_lists_every_job_after_a_run(tiny_run):

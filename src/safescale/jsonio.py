@@ -51,3 +51,9 @@ def write_json(obj: Any, path: str | Path) -> None:
     """Indented JSON."""
     with _atomic(path) as fh:
         fh.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """A text file (Markdown, reStructuredText) through the same atomic rename."""
+    with _atomic(path) as fh:
+        fh.write(text)

@@ -83,6 +83,34 @@ rule worst_cases:
         "../scripts/worst_cases.py"
 
 
+rule case_browser:
+    input:
+        labels="results/labels/labels.parquet",
+        benchmark="results/data/benchmark.jsonl",
+        prompts=expand(
+            "results/prompts/{model}/{condition}.jsonl",
+            model=LARGEST_MODEL,
+            condition=CONDITIONS,
+        ),
+        predictions=labelled_predictions_of(LARGEST_MODEL),
+    output:
+        table="results/tables/case_browser.csv",
+        html=report(
+            "results/tables/case_browser.html",
+            caption="../report/case_browser.rst",
+            category="Cases",
+        ),
+    log:
+        "logs/analysis/case_browser.log",
+    conda:
+        CONDA_ENV
+    params:
+        model=LARGEST_MODEL,
+        conditions=CONDITIONS,
+    script:
+        "../scripts/case_browser.py"
+
+
 rule fit_scaling:
     input:
         labels="results/labels/labels.parquet",

@@ -18,6 +18,7 @@ from safescale.config import cache_dir as _cache_dir
 from safescale.config import prediction_settings
 from safescale.config import selected_models
 from safescale.data.check import check_mapping, problems_in_logs, run_start_lines
+from safescale.data.models import largest_model
 from safescale.errors import InputError
 from safescale.report.registry import FIGURES
 
@@ -62,6 +63,8 @@ MODEL_SPECS = {spec.name: spec for spec in selected_models(config)}
 with open(config["models_registry"]) as _fh:
     REGISTRY_ENTRIES = {entry["name"]: entry for entry in yaml.safe_load(_fh)}
 MODELS = list(config["models"])
+# The model the case browser and the summary's power statement are about.
+LARGEST_MODEL = largest_model({m: MODEL_SPECS[m].params_b for m in MODELS})
 # Every model whose weights the run needs (the agent and judge models included).
 ALL_MODELS = list(MODEL_SPECS)
 CONDITIONS = list(config["conditions"])
@@ -115,6 +118,12 @@ def labelled_prediction_files():
     )
 
 
+def labelled_predictions_of(model):
+    """One model's labelled prediction files, one per condition in config order."""
+    stage = "judged" if JUDGE else "predictions"
+    return [f"results/{stage}/{model}/{condition}.jsonl" for condition in CONDITIONS]
+
+
 def prediction_files():
     return expand(
         "results/predictions/{model}/{condition}.jsonl",
@@ -144,8 +153,27 @@ def analysis_targets():
         "results/scaling/slopes.csv",
         "results/gate/gate_table.csv",
         "results/SUMMARY.md",
+        "results/tables/case_browser.html",
         *expand("results/figures/{name}.png", name=FIGURES),
     ]
+
+
+# The report's front page: what the run can and cannot show, written by write_summary.
+REPORT_INTRO = "results/report/intro.rst"
+AGENTIC_SUMMARY = "results/agentic/summary.csv"
+
+
+def report_front_page():
+    """The run's own opening once write_summary wrote it (a report made after the run);
+    the static description before that."""
+    intro = Path(REPORT_INTRO).resolve()
+    return str(intro) if intro.exists() else "workflow/report/workflow.rst"
+
+
+def agentic_summary_input(wildcards):
+    """The agentic fallback summary, when a rule of this workflow writes it."""
+    written = any(AGENTIC_SUMMARY in map(str, rule.output) for rule in workflow.rules)
+    return {"agentic_summary": AGENTIC_SUMMARY} if written else {}
 
 
 RUN_STARTED = time.time()

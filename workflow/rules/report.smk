@@ -4,11 +4,16 @@
 
 rule write_summary:
     input:
+        unpack(agentic_summary_input),
+        benchmark="results/data/benchmark.jsonl",
         metrics="results/metrics/metrics.csv",
         ci="results/metrics/metrics_ci.csv",
         paired="results/metrics/paired_comparisons.csv",
+        mcnemar="results/metrics/mcnemar.csv",
         slopes="results/scaling/slopes.csv",
         differences="results/scaling/slope_differences.csv",
+        interaction="results/scaling/interaction.csv",
+        joint="results/scaling/slope_differences_joint.csv",
         ensembles="results/ensembles/ensembles.csv",
         worst="results/worstcase/worst_questions.csv",
         concentration="results/worstcase/concentration.json",
@@ -29,6 +34,7 @@ rule write_summary:
             caption="../report/table2.rst",
             category="Tables",
         ),
+        intro=REPORT_INTRO,
     log:
         "logs/report/write_summary.log",
     conda:

@@ -10,11 +10,15 @@ from safescale.stages.report import write_summary  # noqa: E402
 i, o = snakemake.input, snakemake.output
 write_summary(
     config=snakemake.params.config,
+    benchmark=i.benchmark,
     metrics=i.metrics,
     ci=i.ci,
     paired=i.paired,
+    mcnemar=i.mcnemar,
     slopes=i.slopes,
     differences=i.differences,
+    interaction=i.interaction,
+    joint=i.joint,
     ensembles=i.ensembles,
     worst=i.worst,
     concentration=i.concentration,
@@ -26,4 +30,6 @@ write_summary(
     out_summary=o.summary,
     out_table1=o.table1,
     out_table2=o.table2,
+    out_intro=o.intro,
+    agentic_summary=i.get("agentic_summary"),
 )

@@ -29,7 +29,7 @@ from safescale.analysis.metrics import (
     rate_counts,
 )
 from safescale.analysis.multiplicity import add_adjusted
-from safescale.conditions import REFERENCE_CONDITION
+from safescale.conditions import CLEAN_EVIDENCE, CONFLICT_EVIDENCE, REFERENCE_CONDITION
 
 DEFAULT_B = 1000
 DEFAULT_SEED = 42
@@ -215,6 +215,29 @@ def condition_contrasts(
     return out
 
 
+def conflict_contrasts(
+    tidy: pd.DataFrame, metrics: Sequence[str] = PAIRED_METRICS
+) -> list[Contrast]:
+    """Conflicting minus clean evidence, per model (kind `conflict_vs_clean`): what a
+    misleading passage costs against the right one, on the same questions."""
+    cells = set(_cells(tidy))
+    models = sorted(
+        {m for m, _ in cells if (m, CONFLICT_EVIDENCE) in cells and (m, CLEAN_EVIDENCE) in cells}
+    )
+    return [
+        Contrast(
+            "conflict_vs_clean",
+            f"{model}: {CONFLICT_EVIDENCE} - {CLEAN_EVIDENCE}",
+            metric,
+            ((model, CONFLICT_EVIDENCE),),
+            metric,
+            ((model, CLEAN_EVIDENCE),),
+        )
+        for metric in metrics
+        for model in models
+    ]
+
+
 def sc_vs_single_contrasts(
     tidy: pd.DataFrame, pairs: Sequence[tuple[str, str]] = SC_VS_SINGLE
 ) -> list[Contrast]:
@@ -244,9 +267,11 @@ def model_contrasts(tidy: pd.DataFrame, metrics: Sequence[str] = PAIRED_METRICS)
 def default_contrasts(
     tidy: pd.DataFrame, metrics: Sequence[str] = PAIRED_METRICS
 ) -> list[Contrast]:
-    """Condition vs closed-book, SC vs Single, and model vs model."""
+    """Condition vs closed-book, conflicting vs clean evidence, SC vs Single, and model vs
+    model."""
     return [
         *condition_contrasts(tidy, metrics),
+        *conflict_contrasts(tidy, metrics),
         *sc_vs_single_contrasts(tidy),
         *model_contrasts(tidy, metrics),
     ]
@@ -378,8 +403,14 @@ def mcnemar_exact(
         raise ValueError("paired outcomes must have the same length")
     b = int(np.sum(a & ~b_arr))
     c = int(np.sum(~a & b_arr))
-    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
-    return b, c, p
+    return b, c, mcnemar_p(b, c)
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Two-sided exact McNemar p of b and c discordant pairs (binomial test of b out of
+    b + c at 1/2; 1.0 without discordant pairs): the one rule of `mcnemar_exact` and of
+    the power calculation (`analysis.power`)."""
+    return 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
 
 
 MCNEMAR_COLUMNS = [

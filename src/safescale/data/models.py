@@ -50,6 +50,14 @@ class ModelSpec:
         return "path" if self.path else "pypi"
 
 
+def largest_model(params_b: Mapping[str, float]) -> str:
+    """The model with the most nominal parameters (ties: the first name): the one the case
+    browser and the summary's power statement are about."""
+    if not params_b:
+        raise ValueError("no models to choose the largest from")
+    return min(params_b, key=lambda name: (-float(params_b[name]), name))
+
+
 def expand_parts(source: Mapping[str, Any]) -> tuple[PackagePart, ...]:
     """`pypi:` lists parts; an entry with `count` is a template over {i} = 1..count ({i0} = i-1)."""
     parts: list[PackagePart] = []

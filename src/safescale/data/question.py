@@ -7,6 +7,10 @@ from typing import Any
 
 from safescale.conditions import LABEL_KINDS
 
+# The meta column the summary counts questions by and the case browser shows, when a
+# benchmark has it (config `benchmark.columns.meta`).
+SUBSPECIALTY = "subspecialty"
+
 
 @dataclass(frozen=True)
 class OptionLabels:

@@ -27,9 +27,28 @@ def format_question(q: Question) -> str:
     return f"Question: {q.question}\nOptions:\n{options}\nAnswer:"
 
 
+CONTEXT_HEADER = "Context:\n"
+
+
+def context_block(context: str | None) -> str:
+    """The evidence block put before the question ('' without context)."""
+    return f"{CONTEXT_HEADER}{context.strip()}\n\n" if context else ""
+
+
+def context_in_prompt(prompt: str, q: Question) -> str | None:
+    """The context a rendered prompt showed before `q` (None when it showed none): the
+    inverse of `context_block`, for reviewers reading prompt records."""
+    end = prompt.rfind(format_question(q))
+    if end < 0:
+        raise ValueError(f"the prompt does not contain question {q.question_id} as formatted")
+    start = prompt.find(CONTEXT_HEADER, 0, end)
+    if start < 0:
+        return None
+    return prompt[start + len(CONTEXT_HEADER) : end].rstrip("\n")
+
+
 def user_message(q: Question, context: str | None) -> str:
-    block = f"Context:\n{context.strip()}\n\n" if context else ""
-    return block + format_question(q)
+    return context_block(context) + format_question(q)
 
 
 def messages_for(q: Question, context: str | None) -> list[dict[str, str]]:
@@ -41,8 +60,7 @@ def messages_for(q: Question, context: str | None) -> list[dict[str, str]]:
 
 def completion_prompt(q: Question, context: str | None) -> str:
     """Base models: instruction, one example, optional context, then the question."""
-    block = f"Context:\n{context.strip()}\n\n" if context else ""
-    return f"{SYSTEM_PROMPT}\n\n{COMPLETION_EXAMPLE}{block}{format_question(q)}"
+    return f"{SYSTEM_PROMPT}\n\n{COMPLETION_EXAMPLE}{context_block(context)}{format_question(q)}"
 
 
 _SENTINEL = "\x00HEAD\x00"

@@ -90,11 +90,25 @@ def table_condition_means(metrics: pd.DataFrame, paired: pd.DataFrame) -> pd.Dat
 
 
 def headline_vs_study(metrics: pd.DataFrame) -> pd.DataFrame:
-    """This run's condition means beside the published study's means over its 34 models."""
+    """Per model (smallest first), the study's headline metrics in its headline conditions,
+    beside this run's mean over models and the published study's mean over its 34 models
+    (different models and data: for orientation only). A skipped cell reads 'skipped'."""
+    answered = metrics[metrics["cell_status"] != "skipped"] if "cell_status" in metrics else metrics
+    models = list(metrics.sort_values(["params_b", "model"]).model.drop_duplicates())
+    cells = metrics.set_index(["model", "condition"])
     rows = []
-    means = metrics.groupby("condition").mean(numeric_only=True)
     for metric, study in STUDY_HEADLINE.items():
         for cond, value in study.items():
-            ours = means.loc[cond, metric] if cond in means.index and metric in means else None
-            rows.append({"metric": metric, "condition": cond, "this_run": ours, "study": value})
+            row: dict[str, object] = {"metric": metric, "condition": cond}
+            for model in models:
+                if (model, cond) not in cells.index or metric not in cells:
+                    row[model] = None
+                elif cells.loc[(model, cond)].get("cell_status") == "skipped":
+                    row[model] = "skipped"
+                else:
+                    row[model] = float(cells.loc[(model, cond), metric])
+            ours = answered.loc[answered.condition == cond, metric] if metric in answered else None
+            row["mean_over_models"] = float(ours.mean()) if ours is not None and len(ours) else None
+            row["study_mean_34_models"] = value
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -4,7 +4,7 @@ ensembles, worst cases, scaling fits and the safety gate."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -12,7 +12,7 @@ from safescale import conditions as C
 from safescale.analysis.labeling import answered, read_tidy
 from safescale.analysis.metrics import HEADLINE_METRICS
 from safescale.data.benchmark import read_canonical
-from safescale.jsonio import read_json, read_jsonl, write_json
+from safescale.jsonio import read_json, read_jsonl, write_json, write_text
 from safescale.report.tables import write_table
 
 
@@ -214,3 +214,30 @@ def safety_gate(
         else pd.DataFrame([{"skipped": "needs standard_rag and clean_evidence"}])
     )
     write_table(table, out_conditions)
+
+
+def case_browser(
+    *,
+    labels: str,
+    benchmark: str,
+    model: str,
+    prompts: Mapping[str, str],
+    predictions: Mapping[str, str],
+    out_table: str,
+    out_html: str,
+) -> None:
+    """Every high-risk and unsafe greedy error of `model` (the run's largest) with what it
+    saw, as CSV and as an HTML page for the report; `prompts` and `predictions` map each
+    condition to its file."""
+    from safescale.analysis.cases import case_browser_html, case_table
+
+    cases = case_table(
+        tidy=read_tidy(labels),
+        questions=read_canonical(benchmark),
+        model=model,
+        prompts=prompts,
+        predictions=predictions,
+    )
+    write_text(cases.to_csv(index=False), out_table)
+    write_text(case_browser_html(cases, model), out_html)
+    print(f"{len(cases)} high-risk or unsafe greedy errors of {model}")

@@ -10,18 +10,23 @@ import pandas as pd
 
 from safescale.analysis.labeling import answered, read_tidy
 from safescale.analysis.metrics import HEADLINE_METRICS
-from safescale.jsonio import read_json
+from safescale.data.benchmark import read_canonical
+from safescale.jsonio import read_json, write_text
 from safescale.report.tables import table_condition_means, table_metrics_with_ci, write_table
 
 
 def write_summary(
     *,
     config: Mapping[str, Any],
+    benchmark: str,
     metrics: str,
     ci: str,
     paired: str,
+    mcnemar: str,
     slopes: str,
     differences: str,
+    interaction: str,
+    joint: str,
     ensembles: str,
     worst: str,
     concentration: str,
@@ -33,9 +38,14 @@ def write_summary(
     out_summary: str,
     out_table1: str,
     out_table2: str,
+    out_intro: str,
+    agentic_summary: str | None = None,
 ) -> None:
-    """SUMMARY.md and Tables 1-2 from the run's tables (ensembles and worst cases are
-    inputs so the summary is rebuilt when they change)."""
+    """SUMMARY.md, Tables 1-2 and the report's front page (what the run can and cannot
+    show) from the run's tables (ensembles and worst cases are inputs so the summary is
+    rebuilt when they change). `agentic_summary` (optional, results/agentic/summary.csv)
+    flags models whose agentic RAG mostly fell back."""
+    from safescale.report.scope import flagged_agentic_models, scope_lines, scope_rst
     from safescale.report.summary import summary_markdown
 
     metric_table = pd.read_csv(metrics)
@@ -43,28 +53,48 @@ def write_summary(
     table1 = table_metrics_with_ci(
         pd.read_csv(ci), HEADLINE_METRICS, set(zip(skipped.model, skipped.condition, strict=True))
     )
-    table2 = table_condition_means(metric_table, pd.read_csv(paired))
-    write_table(table1, out_table1)
-    write_table(table2, out_table2)
+    paired_table = pd.read_csv(paired)
+    table2 = table_condition_means(metric_table, paired_table)
     gate_tab = pd.read_csv(gate)
     if "risk_kind" in gate_tab:
         gate_tab = gate_tab[gate_tab.risk_kind == "high_risk"]
+    questions = read_canonical(benchmark)
+    agentic = pd.read_csv(agentic_summary) if agentic_summary else None
+    scaling = {
+        "slopes": pd.read_csv(slopes),
+        "diffs": pd.read_csv(differences),
+        "interaction": pd.read_csv(interaction),
+        "joint": pd.read_csv(joint),
+    }
+    scope = scope_lines(
+        metrics=metric_table,
+        n_questions=len(questions),
+        question_meta=[q.meta for q in questions],
+        mcnemar=pd.read_csv(mcnemar),
+        paired=paired_table,
+        agentic=agentic,
+        **scaling,
+    )
     text = summary_markdown(
         config=config,
         metrics=metric_table,
+        scope=scope,
         table1=table1,
         table2=table2,
-        slopes=pd.read_csv(slopes),
-        diffs=pd.read_csv(differences),
+        paired=paired_table,
         gate_tab=gate_tab,
         concentration=read_json(concentration),
         parse=pd.read_csv(parse),
         sim_slopes=pd.read_csv(sim_slopes),
         sim_diffs=pd.read_csv(sim_differences),
         sim_recovery=pd.read_csv(sim_recovery),
+        agentic_fallback=flagged_agentic_models(agentic),
+        **scaling,
     )
-    with open(out_summary, "w") as fh:
-        fh.write(text)
+    write_table(table1, out_table1)
+    write_table(table2, out_table2)
+    write_text(scope_rst(scope), out_intro)
+    write_text(text, out_summary)
 
 
 def plot_figures(

@@ -1,0 +1,212 @@
+"""What a run can and cannot show: the opening of SUMMARY.md and of the Snakemake report.
+
+Plain sentences (no Markdown tables or footnote markers), so the same lines serve the
+Markdown summary and the report's reStructuredText front page.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from safescale import conditions as C
+from safescale.analysis.power import (
+    DEFAULT_ALPHA,
+    DEFAULT_TARGET,
+    minimum_detectable_difference,
+    questions_for_power,
+)
+from safescale.data.models import largest_model
+from safescale.data.question import SUBSPECIALTY
+
+NOT_ESTIMABLE = "not_estimable"
+
+
+def count(n: int, noun: str) -> str:
+    """'1 model', '3 models', '1 family', '2 families'."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
+def model_panel(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (model, family, params_b), smallest first."""
+    panel = metrics[["model", "family", "params_b"]].drop_duplicates("model")
+    return panel.sort_values(["params_b", "model"]).reset_index(drop=True)
+
+
+def models_line(metrics: pd.DataFrame) -> str:
+    panel = model_panel(metrics)
+    names = ", ".join(
+        f"{r.model} ({r.family}, {r.params_b:g}B)" for r in panel.itertuples(index=False)
+    )
+    ladders = [
+        f"{family} ({', '.join(f'{p:g}B' for p in sorted(group.params_b))})"
+        for family, group in panel.groupby("family", sort=True)
+        if group.params_b.nunique() > 1
+    ]
+    ladder = (
+        f" Families with two or more sizes: {'; '.join(ladders)}."
+        if ladders
+        else " No family has two sizes, so size and family cannot be told apart."
+    )
+    panel_size = f"{count(len(panel), 'model')} in {count(panel.family.nunique(), 'family')}"
+    return f"**Models**: {panel_size}: {names}.{ladder}"
+
+
+def questions_line(n_questions: int, meta: Sequence[Mapping[str, Any]]) -> str:
+    """N questions, and per subspecialty when the benchmark has that meta column."""
+    counts = Counter(str(m[SUBSPECIALTY]) for m in meta if m.get(SUBSPECIALTY) is not None)
+    by_field = (
+        "; by subspecialty: " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        if counts
+        else ""
+    )
+    return f"**Questions**: {n_questions}{by_field}."
+
+
+def _estimable(table: pd.DataFrame) -> tuple[int, int]:
+    """(estimable rows, all rows) of a scaling table that marks rows `not_estimable`."""
+    if table.empty or "method" not in table:
+        return 0, len(table)
+    return int((table["method"] != NOT_ESTIMABLE).sum()), len(table)
+
+
+def interaction_tests(interaction: pd.DataFrame) -> pd.DataFrame:
+    """The scale x condition interaction F test of each metric (its 'all conditions' row)."""
+    if interaction.empty or "term" not in interaction:
+        return interaction.iloc[0:0]
+    return interaction[interaction["term"] == "all conditions"]
+
+
+def scaling_line(
+    slopes: pd.DataFrame, diffs: pd.DataFrame, interaction: pd.DataFrame, joint: pd.DataFrame
+) -> str:
+    n_models = int(slopes["n_models"].max()) if "n_models" in slopes and len(slopes) else 0
+    n_families = int(slopes["n_families"].max()) if "n_families" in slopes and len(slopes) else 0
+    parts = [
+        f"{k} of {n} {what}"
+        for what, (k, n) in (
+            ("slopes", _estimable(slopes)),
+            ("safety-vs-accuracy slope differences", _estimable(diffs)),
+            ("scale x condition interaction tests", _estimable(interaction_tests(interaction))),
+            ("joint safety-vs-accuracy tests", _estimable(joint)),
+        )
+        if n
+    ]
+    return (
+        f"**Scaling**: the fits have {count(n_models, 'model')} in "
+        f"{count(n_families, 'family')}; "
+        f"estimable: {', '.join(parts)}."
+    )
+
+
+def power_line(
+    *,
+    model: str,
+    mcnemar: pd.DataFrame,
+    paired: pd.DataFrame,
+    alpha: float = DEFAULT_ALPHA,
+    target: float = DEFAULT_TARGET,
+) -> str:
+    """One or two sentences: the minimum detectable closed -> clean accuracy difference of
+    the largest model at the run's N and its observed discordance."""
+    head = f"**Power** ({model}, the largest model, closed_book -> clean_evidence accuracy): "
+    row = mcnemar[
+        (mcnemar["model"] == model)
+        & (mcnemar["condition"] == C.CLEAN_EVIDENCE)
+        & (mcnemar["reference"] == C.REFERENCE_CONDITION)
+    ]
+    label = f"{model}: {C.CLEAN_EVIDENCE} - {C.REFERENCE_CONDITION}"
+    contrast = paired[
+        (paired["kind"] == "condition")
+        & (paired["label"] == label)
+        & (paired["metric_a"] == "accuracy")
+    ]
+    if row.empty or contrast.empty:
+        return head + "not computed: the run has no closed_book / clean_evidence pair."
+    losses, gains = int(row.only_reference_correct.iloc[0]), int(row.only_condition_correct.iloc[0])
+    n = int(contrast.n_questions.iloc[0])
+    observed = float(contrast.estimate.iloc[0])
+    changed = (
+        f"{losses + gains} of {n} questions changed correctness ({gains} gained, {losses} lost)"
+    )
+    test = f"exact McNemar, alpha = {alpha:g}, conservative against the bootstrap p reported below"
+    if losses + gains == 0:
+        return head + f"no question of {n} changed correctness, so the test cannot reject."
+    discordance = (losses + gains) / n
+    mdd = minimum_detectable_difference(n, discordance=discordance, target=target, alpha=alpha)
+    if mdd != mdd:  # NaN: nothing detectable at this N
+        needed = questions_for_power(p_gain=discordance, p_loss=0.0, target=target, alpha=alpha)
+        return head + (
+            f"{changed}; at that discordance no difference is detectable with "
+            f"{target:.0%} power at N = {n} ({test}): even if every changed question moved "
+            f"the same way, about {needed} questions would be needed. Observed: {observed:+.3f}."
+        )
+    return head + (
+        f"{changed}; at that discordance the smallest difference detectable with "
+        f"{target:.0%} power at N = {n} is {mdd:.3f} ({test}). Observed: {observed:+.3f}."
+    )
+
+
+def agentic_lines(agentic: pd.DataFrame | None) -> list[str]:
+    """A warning per model whose agentic RAG mostly fell back to the question as its query."""
+    if agentic is None or agentic.empty or "mostly_fallback" not in agentic:
+        return []
+    flagged = agentic[agentic["mostly_fallback"].astype(str).str.lower().isin({"true", "1"})]
+    lines = []
+    for row in flagged.itertuples(index=False):
+        usable = getattr(row, "usable_share", float("nan"))
+        share = f" (usable plans for {usable:.0%} of questions)" if usable == usable else ""
+        lines.append(
+            f"**Agentic RAG for {row.model} mostly fell back to the question stem as its "
+            f"search query{share}: read its agentic_rag results as standard RAG.**"
+        )
+    return lines
+
+
+def flagged_agentic_models(agentic: pd.DataFrame | None) -> set[str]:
+    if agentic is None or agentic.empty or "mostly_fallback" not in agentic:
+        return set()
+    flags = agentic["mostly_fallback"].astype(str).str.lower().isin({"true", "1"})
+    return set(agentic.loc[flags, "model"].astype(str))
+
+
+def scope_lines(
+    *,
+    metrics: pd.DataFrame,
+    n_questions: int,
+    question_meta: Sequence[Mapping[str, Any]],
+    slopes: pd.DataFrame,
+    diffs: pd.DataFrame,
+    interaction: pd.DataFrame,
+    joint: pd.DataFrame,
+    mcnemar: pd.DataFrame,
+    paired: pd.DataFrame,
+    agentic: pd.DataFrame | None = None,
+) -> list[str]:
+    """The run's models, questions, what its scaling fits can estimate, the power of its
+    closed -> clean test, and any agentic condition to read as standard RAG."""
+    panel = model_panel(metrics)
+    largest = largest_model(dict(zip(panel.model, panel.params_b, strict=True)))
+    return [
+        models_line(metrics),
+        questions_line(n_questions, question_meta),
+        scaling_line(slopes, diffs, interaction, joint),
+        power_line(model=largest, mcnemar=mcnemar, paired=paired),
+        *agentic_lines(agentic),
+        "**These numbers come from this run's models and data, not from the published "
+        "study**; the study's means are shown for orientation only.",
+    ]
+
+
+def scope_rst(lines: Sequence[str], title: str = "What this run can and cannot show") -> str:
+    """The report's front page: the same lines as a reStructuredText bullet list."""
+    bullets = "\n".join(f"- {line}" for line in lines)
+    return (
+        f"{title}\n{'=' * len(title)}\n\n{bullets}\n\n"
+        "Full tables: results/SUMMARY.md (category Summary); cases for review: the case "
+        "browser (category Cases).\n"
+    )
