@@ -31,7 +31,7 @@ def test_token_bound_seconds():
     assert math.isnan(token_bound_s(prompt_tokens=1, decode_tokens=1, prompt_tps=0, decode_tps=10))
 
 
-def _write_run(root: Path, tsv: str | None = "s\th:m:s\tcpu_time\n12.0\t0:00:12\t9.0\n") -> Path:
+def _write_run(root: Path, tsv: str | None = "s\th:m:s\tcpu_time\n12.0\t0:00:12\t1.0\n") -> Path:
     """A run folder with one model and two finished conditions."""
     results = root / "results"
     for condition, steps, prompts in (
@@ -40,8 +40,8 @@ def _write_run(root: Path, tsv: str | None = "s\th:m:s\tcpu_time\n12.0\t0:00:12\
     ):
         pred = results / "predictions" / "m"
         pred.mkdir(parents=True, exist_ok=True)
-        summary = {"n_ok": len(prompts), "resumed": 0, "seconds": 5.0,
-                   "engine": {"decode_steps": steps}}  # fmt: skip
+        summary = {"n_ok": len(prompts), "resumed": 0, "seconds": 5.0, "cpu_seconds": 4.0,
+                   "process_cpu_seconds": 9.0, "engine": {"decode_steps": steps}}  # fmt: skip
         (pred / f"{condition}.summary.json").write_text(json.dumps(summary))
         (results / "prompts" / "m").mkdir(parents=True, exist_ok=True)
         lines = [{"prompt": p, "status": "ok"} for p in prompts]
@@ -61,7 +61,7 @@ def test_read_jobs_in_condition_order(tmp_path):
     assert [j.condition for j in jobs] == ["closed_book", "clean_evidence"]
     first = jobs[0]
     assert (first.n_ok, first.decode_steps, first.loop_s) == (2, 30, 5.0)
-    assert (first.job_s, first.job_cpu_s) == (12.0, 9.0)
+    assert (first.job_s, first.loop_cpu_s, first.job_cpu_s) == (12.0, 4.0, 9.0)  # not cpu_time
     assert first.prompts == ("a", "b")  # the skipped prompt is not evaluated
 
 
@@ -81,6 +81,7 @@ def test_bound_rows_arithmetic(tmp_path):
     assert cb["bound_cpu_s"] == pytest.approx(6 / 200 + 30 / 20)
     assert cb["job_over_bound"] == pytest.approx(12 / cb["bound_s"])
     assert cb["job_cpu_over_bound_cpu"] == pytest.approx(9 / cb["bound_cpu_s"])
+    assert cb["loop_cpu_over_bound_cpu"] == pytest.approx(4 / cb["bound_cpu_s"])
     everything = by["all"]
     assert (everything["unique_prompt_tokens"], everything["decode_steps"]) == (7, 40)
     assert everything["job_s"] == 24 and everything["loop_s"] == 10
