@@ -82,6 +82,8 @@ def test_bound_rows_arithmetic(tmp_path):
     assert cb["job_over_bound"] == pytest.approx(12 / cb["bound_s"])
     assert cb["job_cpu_over_bound_cpu"] == pytest.approx(9 / cb["bound_cpu_s"])
     assert cb["loop_cpu_over_bound_cpu"] == pytest.approx(4 / cb["bound_cpu_s"])
+    assert cb["bound_no_sharing_cpu_s"] == pytest.approx(8 / 200 + 30 / 20)
+    assert cb["job_cpu_over_bound_no_sharing_cpu"] == pytest.approx(9 / (8 / 200 + 30 / 20))
     everything = by["all"]
     assert (everything["unique_prompt_tokens"], everything["decode_steps"]) == (7, 40)
     assert everything["job_s"] == 24 and everything["loop_s"] == 10

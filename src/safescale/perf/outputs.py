@@ -67,6 +67,7 @@ def plot_bench(report: Mapping[str, Any], path: str | Path) -> None:
                 list(y), [f"{r['model']} {condition_label(r['condition'])}" for r in jobs]
             )
             right.tick_params(axis="y", labelsize=6)
+            right.invert_yaxis()  # conditions top to bottom, in the table's order
             right.set_xlabel("CPU seconds")
             total = next(r for r in run["rows"] if r["condition"] == "all")
             ratio = total["job_cpu_over_bound_cpu"]

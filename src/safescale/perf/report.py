@@ -106,6 +106,8 @@ def format_run_bound(run: Mapping[str, Any]) -> str:
             f"{_fmt(r['loop_over_bound'])}x / {_fmt(r['loop_cpu_over_bound_cpu'])}x",
             f"{_fmt(r['job_over_bound'])}x / {_fmt(r['job_cpu_over_bound_cpu'])}x"
             + _meets(r["job_cpu_over_bound_cpu"], r["job_cpu_over_bound_cpu"] <= target),
+            f"{_fmt(r['job_over_bound_no_sharing'])}x / "
+            f"{_fmt(r['job_cpu_over_bound_no_sharing_cpu'])}x",
         ]
         for r in run["rows"]
     ]
@@ -122,6 +124,7 @@ def format_run_bound(run: Mapping[str, Any]) -> str:
         "job s",
         "loop/bound wall / cpu",
         f"job/bound wall / cpu [<= {target:g}x]",
+        "job/no sharing",
     ]
     peaks = ", ".join(
         f"{m}: {_fmt(p['prompt_tps_wall'], 1)} prompt tok/s, "

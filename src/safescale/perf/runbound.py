@@ -165,6 +165,7 @@ def bound_rows(
             bound = _peak_bound(peak, unique, steps, "wall")
             bound_cpu = _peak_bound(peak, unique, steps, "cpu")
             no_sharing = _peak_bound(peak, total, steps, "wall")
+            no_sharing_cpu = _peak_bound(peak, total, steps, "cpu")
             loop_s = sum(j.loop_s for j in group)
             job_s = sum(j.job_s for j in group)  # NaN if any benchmark file is missing
             loop_cpu_s = sum(j.loop_cpu_s for j in group)
@@ -182,6 +183,7 @@ def bound_rows(
                     "bound_s": bound,
                     "bound_no_sharing_s": no_sharing,
                     "bound_cpu_s": bound_cpu,
+                    "bound_no_sharing_cpu_s": no_sharing_cpu,
                     "loop_s": loop_s,
                     "job_s": job_s,
                     "loop_cpu_s": loop_cpu_s,
@@ -191,6 +193,7 @@ def bound_rows(
                     "job_over_bound_no_sharing": _ratio(job_s, no_sharing),
                     "loop_cpu_over_bound_cpu": _ratio(loop_cpu_s, bound_cpu),
                     "job_cpu_over_bound_cpu": _ratio(job_cpu_s, bound_cpu),
+                    "job_cpu_over_bound_no_sharing_cpu": _ratio(job_cpu_s, no_sharing_cpu),
                 }
             )
     return rows
