@@ -45,8 +45,11 @@ slurm-test: setup
 	$(PY) -m safescale.cli fetch-models --config .test/config/config.yaml
 	bash tools/slurm_ci.sh
 
+# Speed benchmark (docs/BENCHMARKS.md); RUN is a finished run's results folder whose
+# inference jobs are compared with their token bound (skipped if it holds no run).
+RUN ?= results
 bench: models
-	$(PY) -m safescale.perf --config $(CONFIG)
+	$(PY) -m safescale.perf --config $(CONFIG) --results $(RUN)
 
 # Coverage and test size of every scaling fit on simulated panels (about 10 min on
 # one core); rewrites docs/figures/scaling_calibration.{png,csv}, quoted in docs/SCALING.md.

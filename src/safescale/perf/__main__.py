@@ -21,12 +21,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, help="SC samples (default: the config's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="raw-throughput passes")
-    parser.add_argument("--results", default="results", help="the workflow's results folder")
-    parser.add_argument("--out", default="results/bench/bench.json")
+    parser.add_argument(
+        "--results",
+        default="results",
+        help="the workflow's results folder: retrieval inputs and, if it holds a finished "
+        "run, the run whose token bound is measured (make bench RUN=...)",
+    )
+    parser.add_argument("--naive", action="store_true", help="also the cache-free baseline")
+    parser.add_argument(
+        "--out",
+        default="results/bench/bench.json",
+        help="the report; conditions.csv, run_bound.csv and bench.png go beside it",
+    )
     args = parser.parse_args(argv)
 
     from safescale.config import load_config
     from safescale.jsonio import write_json
+    from safescale.perf.outputs import write_outputs
 
     config = load_config(args.config)
     settings = perf.BenchSettings(
@@ -34,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
         n_batch=config["inference"]["n_batch"],
         repeats=args.repeats,
+        naive=args.naive,
     )
 
     def split(s: str | None) -> list[str] | None:
@@ -49,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(perf.format_report(report))
     write_json(report, args.out)
-    print(f"\nwrote {args.out}")
+    written = write_outputs(report, Path(args.out).parent)
+    print(f"\nwrote {args.out}, " + ", ".join(str(p) for p in written))
     return 0
 
 

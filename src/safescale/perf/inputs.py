@@ -26,7 +26,8 @@ class BenchSettings:
     raw_decode_tokens: int = 32
     repeats: int = 3
     paired_decode_tokens: int = 8
-    naive: bool = True
+    strong: bool = True  # llama-cpp-python's prefix reuse (perf.strong)
+    naive: bool = False  # cache-free calls: 20 prompt evaluations per question, slow
 
 
 def _resolve(path: str | Path) -> Path:

@@ -14,7 +14,9 @@ from typing import Any
 from safescale import conditions as C
 from safescale.perf.inputs import BenchSettings, build_prompts, default_conditions, load_questions
 from safescale.perf.measure import NAIVE_BASELINE, bench_model
-from safescale.perf.report import TARGET_E2E_OVER_BOUND, TARGET_SC_SPEEDUP
+from safescale.perf.report import TARGETS
+from safescale.perf.runbound import run_bound
+from safescale.perf.strong import STRONG_BASELINE, STRONG_STOP_BASELINE
 
 
 def run(
@@ -30,6 +32,9 @@ def run(
     """The whole benchmark: every model on the same question slice and conditions.
 
     `model_paths` overrides where a model's GGUF is (default: the weights cache).
+    When `results` holds a finished run (predictions with their summaries), the
+    report also has its token bound ("run_bound"), with peak throughputs measured
+    here at the config's `inference.threads`.
     """
     import llama_cpp
 
@@ -62,10 +67,9 @@ def run(
         "decoding": asdict(decoding),
         "settings": asdict(settings),
         "naive_baseline": NAIVE_BASELINE,
-        "targets": {
-            "naive_over_ours_at_least": TARGET_SC_SPEEDUP,
-            "e2e_over_bound_at_most": TARGET_E2E_OVER_BOUND,
-        },
+        "strong_baseline": STRONG_BASELINE,
+        "strong_stop_baseline": STRONG_STOP_BASELINE,
+        "targets": dict(TARGETS),
         "threads": settings.threads,
         "llama_cpp_version": llama_cpp.__version__,
         "python": platform.python_version(),
@@ -91,5 +95,23 @@ def run(
                 spec.name, path, prompts, questions, decoding, config["seed"], settings, log
             )
         )
+    out: dict[str, Any] = {"meta": meta, "models": out_models}
+    if any((results / "predictions").glob("*/*.summary.json")):
+        threads = int(config["inference"]["threads"])
+        measured = {m["model"]: m["throughput"] for m in out_models if settings.threads == threads}
+        out["run_bound"] = run_bound(results, threads, settings, measured, log)
     meta["loadavg_end"] = list(os.getloadavg())
-    return {"meta": meta, "models": out_models}
+    meta["cpu_model"] = cpu_model()
+    return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), for the report's machine line."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
