@@ -222,7 +222,8 @@ def null_rejections(
         for _, met in _null_panels(reps, seed + 10_000, panel, ZERO_SLOPES):
             sens = fit_sensitivity_slopes(met, TWO_METRICS, covariates=())
             add("fit_sensitivity_slopes (logit, slope 0)", sens["p"])
-    return [Check(path, "", "size", h, n) for path, (h, n) in counts.items()]
+    never = "not estimable in any panel"
+    return [Check(path, "", "size", h, n, "" if n else never) for path, (h, n) in counts.items()]
 
 
 def question_coverage(reps: int, seed: int, panel: Mapping[str, Any], B: int) -> Check:
