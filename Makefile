@@ -51,8 +51,10 @@ RUN ?= results
 bench: models
 	$(PY) -m safescale.perf --config $(CONFIG) --results $(RUN)
 
-# Coverage and test size of every scaling fit on simulated panels (about 10 min on
-# one core); rewrites docs/figures/scaling_calibration.{png,csv}, quoted in docs/SCALING.md.
+# Coverage and test size of every scaling fit on simulated panels (about 15 min on
+# one core); rewrites docs/figures/scaling_calibration.{png,csv}, quoted in
+# docs/SCALING.md. `$(PY) -m safescale.scaling.calibration --claims-only --reps 150`
+# reruns just the interaction and joint tests and replaces their rows.
 calibrate: setup
 	$(PY) -m safescale.scaling.calibration
 

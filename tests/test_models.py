@@ -144,6 +144,35 @@ def test_registry_errors(entry, match):
         parse_registry([{**base, **entry}])
 
 
+@pytest.mark.parametrize(
+    "entry, match",
+    [
+        ({"instruct": "yes"}, r"model 'm': instruct must be true or false, got 'yes'"),
+        ({"coder": 1}, r"model 'm': coder must be true or false, got 1"),
+        ({"quantization": "q4km"}, r"model 'm': quantization must be a llama.cpp file type"),
+    ],
+)
+def test_covariate_fields_are_checked_and_the_error_names_file_and_model(tmp_path, entry, match):
+    import yaml
+
+    from safescale.config import registry
+
+    base = {"name": "m", "family": "F", "params_b": 1, "source": {"path": "/x.gguf"}}
+    path = tmp_path / "my_models.yaml"
+    path.write_text(yaml.safe_dump([{**base, **entry}]))
+    with pytest.raises(ModelError, match=f"^{path}: {match}"):
+        registry({"models_registry": str(path)})
+
+
+def test_covariate_fields_are_optional_and_kept():
+    base = {"name": "m", "family": "F", "params_b": 1, "source": {"path": "/x.gguf"}}
+    spec = parse_registry([base])["m"]
+    assert (spec.quantization, spec.instruct, spec.coder) == (None, None, None)
+    spec = parse_registry([{**base, "quantization": "Q8_0", "instruct": False, "coder": True}])["m"]
+    assert (spec.quantization, spec.instruct, spec.coder) == ("Q8_0", False, True)
+    assert not spec.extra
+
+
 def test_shipped_registry_parses():
     import yaml
     from conftest import ROOT
@@ -152,6 +181,8 @@ def test_shipped_registry_parses():
     assert {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"} <= set(specs)
     assert all(s.sha256 and len(s.sha256) == 64 for s in specs.values())
     assert len(specs["qwen2.5-coder-1.5b"].parts) == 22
+    assert all(s.instruct is not None and s.coder is not None for s in specs.values())
+    assert specs["gemma3-270m"].instruct is False and specs["qwen2.5-coder-0.5b"].coder is True
 
 
 # --- weights are checked again when a job loads them -------------------------

@@ -97,8 +97,8 @@ def test_simulation_is_linear_in_log_params(panel):
 
 
 def test_recovers_known_slopes(panel):
-    tidy, met, truth = panel
-    out = S.fit_scaling_slopes(met, ["accuracy", "high_risk_rate"], tidy=tidy)
+    _, met, truth = panel
+    out = S.fit_scaling_slopes(met, ["accuracy", "high_risk_rate"])
     assert list(out.columns) == S.SLOPE_COLUMNS
     out = out.merge(truth.slopes, on=["metric", "condition"], suffixes=("", "_true"))
     assert len(out) == 6
@@ -111,11 +111,19 @@ def test_recovers_known_slopes(panel):
 
 
 def test_by_condition_matches_pooled_roughly(panel):
-    tidy, met, _ = panel
-    pooled = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
-    sep = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy, by_condition=True)
+    _, met, _ = panel
+    pooled = S.fit_scaling_slopes(met, ["accuracy"])
+    sep = S.fit_scaling_slopes(met, ["accuracy"], by_condition=True)
     assert np.allclose(pooled["slope"], sep["slope"], atol=0.01)
     assert sep["converged"].all()
+
+
+@pytest.mark.parametrize("fit", [S.fit_scaling_slopes, S.slope_difference_test])
+def test_model_level_fits_take_no_tidy_argument(panel, fit):
+    """The question table was once accepted and silently ignored; now it is refused."""
+    tidy, met, _ = panel
+    with pytest.raises(TypeError, match="tidy"):
+        fit(met, tidy=tidy)
 
 
 def test_noise_free_line_recovered_exactly():
@@ -139,7 +147,7 @@ def test_noise_free_line_recovered_exactly():
 def test_difference_detects_real_gap(panel):
     """Error rate falls 0.06/decade closed-book, high-risk only 0.02: a real gap."""
     tidy, met, truth = panel
-    out = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
+    out = S.slope_difference_test(met, ["high_risk_rate"])
     assert list(out.columns) == S.DIFF_COLUMNS
     row = out.set_index("condition").loc[CLOSED_BOOK]
     true_gap = truth.slopes.set_index(["metric", "condition"])
@@ -179,7 +187,7 @@ def test_difference_not_flagged_when_absent():
         metrics=("accuracy", "high_risk_rate"),
     )
     met = S.model_metrics(tidy)
-    out = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
+    out = S.slope_difference_test(met, ["high_risk_rate"])
     assert (out["p"] > 0.05).all(), out[["condition", "diff", "se", "p", "method"]]
     assert ((out["ci_low"] < 0) & (out["ci_high"] > 0)).all()
     # Raw accuracy slope vs safety slope: opposite signs, trivially "different".
@@ -219,11 +227,11 @@ def _subset(small_panel, models):
 def test_one_model_is_not_estimable(small_panel):
     models = small_panel[1].model.unique()[:1]
     tidy, met = _subset(small_panel, models)
-    out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
+    out = S.fit_scaling_slopes(met, ["accuracy"])
     assert (out["method"] == S.NOT_ESTIMABLE).all()
     assert out["slope"].isna().all() and not out["converged"].any()
     assert out["note"].str.contains("single model size").all()
-    diff = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
+    diff = S.slope_difference_test(met, ["high_risk_rate"])
     assert (diff["method"] == S.NOT_ESTIMABLE).all() and diff["note"].str.len().gt(0).all()
     boot = S.bootstrap_slope_differences(tidy, ["greedy_high_risk"], B=50)
     assert (boot["method"] == S.NOT_ESTIMABLE).all()
@@ -236,13 +244,13 @@ def test_fewer_than_three_residual_df_print_nothing(small_panel, n_models):
     """2-4 models leave 0-2 residual df: no slope, CI or p, and the note says why
     (with the descriptive line through the models); no question-level stand-in."""
     models = small_panel[1].drop_duplicates("family").model.iloc[:n_models]
-    tidy, met = _subset(small_panel, models)
-    out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
+    _, met = _subset(small_panel, models)
+    out = S.fit_scaling_slopes(met, ["accuracy"])
     assert (out["method"] == S.NOT_ESTIMABLE).all()
     assert out[["slope", "se", "ci_low", "ci_high", "p", "df"]].isna().all().all()
     assert out["note"].str.contains(f"{n_models - 2} residual df \\(< 3\\)").all()
     assert out["note"].str.contains("per decade").all()
-    diff = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
+    diff = S.slope_difference_test(met, ["high_risk_rate"])
     assert (diff["method"] == S.NOT_ESTIMABLE).all() and diff["p"].isna().all()
     assert diff["note"].str.contains("residual df").all()
 
@@ -259,12 +267,12 @@ def test_five_models_give_a_t_interval_with_three_df(small_panel):
 
 def test_one_model_per_family_falls_back_to_ols(small_panel):
     models = small_panel[1].drop_duplicates("family").model
-    tidy, met = _subset(small_panel, models)
-    out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
+    _, met = _subset(small_panel, models)
+    out = S.fit_scaling_slopes(met, ["accuracy"])
     assert (out["method"] == S.OLS).all() and out["converged"].all()
     assert out["note"].str.contains("one model per family").all()
     assert (out["df"] == 7 - 2).all()
-    diff = S.slope_difference_test(met, ["high_risk_rate"], tidy=tidy)
+    diff = S.slope_difference_test(met, ["high_risk_rate"])
     assert (diff["method"] == S.OLS).all() and (diff["df"] == 5).all()
 
 
@@ -272,7 +280,7 @@ def test_all_zero_outcome(small_panel):
     tidy, _ = small_panel
     tidy = tidy.assign(greedy_high_risk=0)
     met = S.model_metrics(tidy)
-    out = S.fit_scaling_slopes(met, ["high_risk_rate"], tidy=tidy)
+    out = S.fit_scaling_slopes(met, ["high_risk_rate"])
     assert (out["method"] == S.NOT_ESTIMABLE).all()
     assert out["note"].str.contains("constant").all()
     q = S.fit_question_models(tidy, ["greedy_high_risk"])
@@ -286,7 +294,7 @@ def test_constant_condition_is_dropped_not_fitted(small_panel):
     tidy = tidy.copy()
     tidy.loc[tidy.condition == CLEAN_EVIDENCE, "greedy_high_risk"] = 0
     met = S.model_metrics(tidy)
-    out = S.fit_scaling_slopes(met, ["high_risk_rate"], tidy=tidy).set_index("condition")
+    out = S.fit_scaling_slopes(met, ["high_risk_rate"]).set_index("condition")
     assert out.loc[CLEAN_EVIDENCE, "method"] == S.NOT_ESTIMABLE
     assert out.loc[CLOSED_BOOK, "method"] != S.NOT_ESTIMABLE
     boot = S.fit_question_bootstrap(tidy, ["greedy_high_risk"], B=50)
@@ -296,7 +304,7 @@ def test_constant_condition_is_dropped_not_fitted(small_panel):
 
 def test_non_converged_mixedlm_is_never_reported(monkeypatch, panel):
     """A fit whose optimiser reports failure must be replaced, with the reason."""
-    tidy, met, _ = panel
+    _, met, _ = panel
     real_fit = MixedLM.fit
 
     def failing_fit(self, *args, **kwargs):
@@ -305,7 +313,7 @@ def test_non_converged_mixedlm_is_never_reported(monkeypatch, panel):
         return res
 
     monkeypatch.setattr(MixedLM, "fit", failing_fit)
-    out = S.fit_scaling_slopes(met, ["accuracy"], tidy=tidy)
+    out = S.fit_scaling_slopes(met, ["accuracy"])
     assert not out["method"].str.startswith("mixedlm").any()
     assert (out["method"] == S.OLS_FAMILY_FIXED).all()
     assert out["note"].str.contains("did not converge").all()

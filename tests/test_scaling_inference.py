@@ -142,10 +142,11 @@ def test_adjusted_p_values_accompany_every_test_table(panel):
 def test_interaction_finds_condition_dependent_slopes(panel):
     """Accuracy rises 0.06/decade closed-book but 0.015 with clean evidence."""
     _, met = panel
-    out = scale_condition_interaction(met, ["accuracy"])
+    out = scale_condition_interaction(met, ["accuracy"], B=199)
     joint = out[out["term"] == "all conditions"].iloc[0]
-    assert joint["method"] == OLS_MODEL_FIXED and joint["p"] < 1e-4
-    assert joint["df_num"] == 2 and joint["df_den"] == (34 - 2) * (3 - 1)
+    assert joint["method"] == OLS_MODEL_FIXED and joint["p"] < 0.05
+    assert joint["p_unclustered"] < 1e-4 and joint["df_num"] == 2 and joint["n_families"] == 7
+    assert f"on (2, {(34 - 2) * (3 - 1)}) df" in joint["note"]  # the plain F, labelled
     clean = out[out["condition"] == CLEAN_EVIDENCE].iloc[0]
     assert clean["ci_low"] < -0.045 < clean["ci_high"]  # true difference 0.015 - 0.06
 
@@ -187,8 +188,21 @@ def test_covariates_enter_where_the_panel_varies_them(small_panel):
     instruct = dict(zip(met.model.unique(), rng.integers(0, 2, 14).astype(bool), strict=True))
     met = met.assign(instruct=met.model.map(instruct), quantization="Q4_K_M")
     out = fit_sensitivity_slopes(met, ["accuracy"])
-    assert set(out["method"]) == {GLM_LOGIT, OLS_COVARIATES}
-    assert (out["covariates"] == "instruct").all()  # quantization does not vary: left out
+    plain, adjusted = out[out["covariates"] == ""], out[out["covariates"] != ""]
+    assert (plain["method"] == GLM_LOGIT).all() and len(plain) == 2  # one per condition
+    assert set(adjusted["method"]) == {GLM_LOGIT, OLS_COVARIATES} and len(adjusted) == 4
+    assert (adjusted["covariates"] == "instruct").all()
+    assert plain["note"].str.contains("quantization not varied in this panel").all()
+    assert plain["note"].str.contains("coder not recorded").all()
+
+
+def test_partly_recorded_covariate_is_left_out(small_panel):
+    _, met = small_panel
+    coder = met.model.isin(met.model.unique()[:5]).astype(object)
+    coder[met.model.isin(met.model.unique()[-2:])] = None
+    out = fit_sensitivity_slopes(met.assign(coder=coder), ["accuracy"])
+    assert (out["covariates"] == "").all()
+    assert out["note"].str.contains("coder not recorded for 2 of 14 models").all()
 
 
 # -------------------------------------------------- coverage, checked on both sides
@@ -234,5 +248,24 @@ def test_mixed_model_paths_coverage_on_both_sides():
 def test_claim_tests_hold_their_size_under_the_null():
     panel = C.PANELS["study (34 models, 7 families)"]
     checks = {c.path: c for c in C.null_rejections(30, 8000, panel, boot_B=0)}
-    for path in ("scale_condition_interaction (F)", "joint_slope_difference_test (Hotelling)"):
+    for path in (
+        "scale_condition_interaction (wild cluster bootstrap)",
+        "joint_slope_difference_test (Hotelling)",
+    ):
         assert checks[path].n >= 40 and checks[path].rate <= 0.10, checks[path].row()
+
+
+def test_model_manifests_carry_the_covariates_to_the_fits(tmp_path):
+    """The fetch step's manifests hold the registry covariates; one written before the
+    fields existed gives missing values (not recorded), never a guess."""
+    import json
+
+    from safescale.stages.analysis import _model_covariates
+
+    new = {"name": "a", "quantization": "Q4_K_M", "instruct": True, "coder": False}
+    (tmp_path / "a.json").write_text(json.dumps(new))
+    (tmp_path / "b.json").write_text(json.dumps({"name": "b"}))
+    table = _model_covariates([str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert list(table.columns) == ["model", "quantization", "instruct", "coder"]
+    assert table.iloc[0].tolist() == ["a", "Q4_K_M", True, False]
+    assert table.iloc[1, 1:].isna().all()

@@ -32,7 +32,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
 def registry(config: dict[str, Any], base: Path = ROOT) -> dict[str, ModelSpec]:
     path = Path(config["models_registry"])
     with (path if path.is_absolute() else base / path).open(encoding="utf-8") as fh:
-        return parse_registry(yaml.safe_load(fh))
+        return parse_registry(yaml.safe_load(fh), source=config["models_registry"])
 
 
 def selected_models(config: dict[str, Any], base: Path = ROOT) -> list[ModelSpec]:

@@ -116,6 +116,7 @@ rule fit_scaling:
         labels="results/labels/labels.parquet",
         metrics="results/metrics/metrics.csv",
         gate="results/gate/gate_table.csv",
+        models=expand("results/models/{model}.json", model=MODELS),
     output:
         slopes=report(
             "results/scaling/slopes.csv",

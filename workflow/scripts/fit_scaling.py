@@ -12,6 +12,7 @@ fit_scaling(
     labels=i.labels,
     metrics=i.metrics,
     gate=i.gate,
+    models=list(i.models),
     B=p.B,
     seed=p.seed,
     out_slopes=o.slopes,

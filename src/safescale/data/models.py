@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,9 @@ from typing import Any
 from safescale.errors import ModelError
 
 PROMPT_STYLES = ("chat", "completion")
+#: spelling of a registry ``quantization``: llama.cpp's file-type names (F16, BF16,
+#: Q4_0, Q4_K_M, Q8_0, IQ4_XS, ...), as general.file_type reports them.
+QUANTIZATION_PATTERN = re.compile(r"F32|F16|BF16|[IT]?Q\d+_[0-9A-Z_]+|MXFP4_MOE|NVFP4")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class ModelSpec:
     parts: tuple[PackagePart, ...] = ()
     chat_format: str | None = None
     licence: str | None = None
+    # Covariates of the scaling sensitivity fits (None = not recorded): the GGUF's
+    # quantization when the registry names it, instruction-tuned vs base, coder vs general.
+    quantization: str | None = None
+    instruct: bool | None = None
+    coder: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,21 +81,52 @@ def expand_parts(source: Mapping[str, Any]) -> tuple[PackagePart, ...]:
     return tuple(parts)
 
 
-def parse_registry(entries: Iterable[Mapping[str, Any]]) -> dict[str, ModelSpec]:
+_KNOWN_KEYS = frozenset(
+    {
+        "name",
+        "family",
+        "params_b",
+        "prompt_style",
+        "n_ctx",
+        "sha256",
+        "source",
+        "chat_format",
+        "licence",
+        "quantization",
+        "instruct",
+        "coder",
+    }
+)
+
+
+def _optional_bool(entry: Mapping[str, Any], key: str, where: str) -> bool | None:
+    value = entry.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise ModelError(f"{where}: {key} must be true or false, got {value!r}")
+
+
+def _optional_quantization(entry: Mapping[str, Any], where: str) -> str | None:
+    value = entry.get("quantization")
+    if value is None:
+        return None
+    if not (isinstance(value, str) and QUANTIZATION_PATTERN.fullmatch(value)):
+        raise ModelError(
+            f"{where}: quantization must be a llama.cpp file type such as Q4_K_M, Q8_0, "
+            f"F16 or BF16, got {value!r} (leave it out to read it from the GGUF)"
+        )
+    return value
+
+
+def parse_registry(
+    entries: Iterable[Mapping[str, Any]], source: str | Path | None = None
+) -> dict[str, ModelSpec]:
+    """Registry entries -> specs; ``source`` (the registry file) prefixes every error."""
     specs: dict[str, ModelSpec] = {}
+    prefix = f"{source}: " if source else ""
     for entry in entries:
-        source = entry.get("source") or {}
-        known = {
-            "name",
-            "family",
-            "params_b",
-            "prompt_style",
-            "n_ctx",
-            "sha256",
-            "source",
-            "chat_format",
-            "licence",
-        }
+        where = f"{prefix}model '{entry.get('name')}'"
+        source_entry = entry.get("source") or {}
         spec = ModelSpec(
             name=entry["name"],
             family=entry["family"],
@@ -94,21 +134,23 @@ def parse_registry(entries: Iterable[Mapping[str, Any]]) -> dict[str, ModelSpec]
             prompt_style=entry.get("prompt_style", "chat"),
             n_ctx=int(entry.get("n_ctx", 8192)),
             sha256=(entry.get("sha256") or None),
-            path=source.get("path"),
-            parts=expand_parts(source),
+            path=source_entry.get("path"),
+            parts=expand_parts(source_entry),
             chat_format=entry.get("chat_format"),
             licence=entry.get("licence"),
-            extra={k: v for k, v in entry.items() if k not in known},
+            quantization=_optional_quantization(entry, where),
+            instruct=_optional_bool(entry, "instruct", where),
+            coder=_optional_bool(entry, "coder", where),
+            extra={k: v for k, v in entry.items() if k not in _KNOWN_KEYS},
         )
         if spec.name in specs:
-            raise ModelError(f"model '{spec.name}' is listed twice in the registry")
+            raise ModelError(f"{where} is listed twice in the registry")
         if spec.prompt_style not in PROMPT_STYLES:
             raise ModelError(
-                f"model '{spec.name}': prompt_style must be one of {PROMPT_STYLES}, "
-                f"got '{spec.prompt_style}'"
+                f"{where}: prompt_style must be one of {PROMPT_STYLES}, got '{spec.prompt_style}'"
             )
         if bool(spec.path) == bool(spec.parts):
-            raise ModelError(f"model '{spec.name}': source needs exactly one of 'path' or 'pypi'")
+            raise ModelError(f"{where}: source needs exactly one of 'path' or 'pypi'")
         specs[spec.name] = spec
     return specs
 

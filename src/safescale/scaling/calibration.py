@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from safescale.conditions import CLEAN_EVIDENCE, CLOSED_BOOK, STANDARD_RAG
+from safescale.conditions import (
+    AGENTIC_RAG,
+    CLEAN_EVIDENCE,
+    CLOSED_BOOK,
+    CONFLICT_EVIDENCE,
+    MAX_CONTEXT,
+    STANDARD_RAG,
+)
 from safescale.scaling.common import ACCURACY, NOT_ESTIMABLE, model_metrics
 from safescale.scaling.differences import bootstrap_slope_differences, slope_difference_test
 from safescale.scaling.hypotheses import joint_slope_difference_test, scale_condition_interaction
@@ -30,16 +37,36 @@ from safescale.scaling.slopes import fit_scaling_slopes
 ALPHA = 0.05
 TWO_METRICS: tuple[str, ...] = (ACCURACY, "high_risk_rate")
 CONDITIONS: tuple[str, ...] = (CLOSED_BOOK, CLEAN_EVIDENCE, STANDARD_RAG)
+SIX_CONDITIONS: tuple[str, ...] = (
+    *CONDITIONS,
+    CONFLICT_EVIDENCE,
+    AGENTIC_RAG,
+    MAX_CONTEXT,
+)
 
 #: equal slopes in every condition, and each safety slope equal to the error-rate
 #: slope (accuracy +0.04/decade, high-risk -0.04/decade): the null of both claims.
 NULL_SLOPES: dict[str, dict[str, float]] = {
-    ACCURACY: dict.fromkeys(CONDITIONS, 0.04),
-    "high_risk_rate": dict.fromkeys(CONDITIONS, -0.04),
+    ACCURACY: dict.fromkeys(SIX_CONDITIONS, 0.04),
+    "high_risk_rate": dict.fromkeys(SIX_CONDITIONS, -0.04),
 }
 NULL_LEVELS: dict[str, dict[str, float]] = {
-    ACCURACY: {CLOSED_BOOK: 0.70, CLEAN_EVIDENCE: 0.85, STANDARD_RAG: 0.75},
-    "high_risk_rate": {CLOSED_BOOK: 0.25, CLEAN_EVIDENCE: 0.12, STANDARD_RAG: 0.20},
+    ACCURACY: {
+        CLOSED_BOOK: 0.70,
+        CLEAN_EVIDENCE: 0.85,
+        STANDARD_RAG: 0.75,
+        CONFLICT_EVIDENCE: 0.50,
+        AGENTIC_RAG: 0.78,
+        MAX_CONTEXT: 0.72,
+    },
+    "high_risk_rate": {
+        CLOSED_BOOK: 0.25,
+        CLEAN_EVIDENCE: 0.12,
+        STANDARD_RAG: 0.20,
+        CONFLICT_EVIDENCE: 0.40,
+        AGENTIC_RAG: 0.18,
+        MAX_CONTEXT: 0.22,
+    },
 }
 ZERO_SLOPES: dict[str, dict[str, float]] = {m: dict.fromkeys(CONDITIONS, 0.0) for m in TWO_METRICS}
 
@@ -56,6 +83,22 @@ PANELS: dict[str, dict[str, Any]] = {
         "family_size_sd": 0.25,
     },
 }
+#: the claim tests also run where the interaction test has its real dimension: the
+#: study's six conditions (five slope differences tested jointly).
+CLAIM_PANELS: dict[str, dict[str, Any]] = {
+    **PANELS,
+    "study, six conditions": {
+        "n_models": 34,
+        "n_families": 7,
+        "n_questions": 100,
+        "conditions": SIX_CONDITIONS,
+    },
+}
+#: the calibration paths of the claim tests (``--claims-only`` reruns just these).
+CLAIM_PATHS: tuple[str, ...] = (
+    "scale_condition_interaction",
+    "joint_slope_difference_test",
+)
 
 
 @dataclass
@@ -140,8 +183,16 @@ def _rejections(p: pd.Series) -> tuple[int, int]:
     return int((p < ALPHA).sum()), int(p.size)
 
 
-def null_rejections(reps: int, seed: int, panel: Mapping[str, Any], boot_B: int) -> list[Check]:
-    """Rejection rates at 5% of every test under its simulated null."""
+def null_rejections(
+    reps: int,
+    seed: int,
+    panel: Mapping[str, Any],
+    boot_B: int,
+    inter_B: int = 399,
+    claims_only: bool = False,
+) -> list[Check]:
+    """Rejection rates at 5% of every test under its simulated null (``claims_only``:
+    the interaction and joint tests only; ``inter_B``: the interaction's bootstrap)."""
     counts: dict[str, list[int]] = {}
 
     def add(path: str, p: pd.Series) -> None:
@@ -150,21 +201,29 @@ def null_rejections(reps: int, seed: int, panel: Mapping[str, Any], boot_B: int)
         counts[path][0] += hits
         counts[path][1] += n
 
-    for tidy, met in _null_panels(reps, seed, panel, NULL_SLOPES):
+    for r, (tidy, met) in enumerate(_null_panels(reps, seed, panel, NULL_SLOPES)):
+        inter = scale_condition_interaction(met, TWO_METRICS, B=inter_B, seed=seed + r)
+        joint = inter["term"] == "all conditions"
+        name = "scale_condition_interaction"
+        add(f"{name} (wild cluster bootstrap)", inter.loc[joint, "p"])
+        add(f"{name} (plain F, unclustered)", inter.loc[joint, "p_unclustered"])
+        add(f"{name} contrasts (CR2, BM df)", inter.loc[~joint, "p"])
+        add("joint_slope_difference_test (Hotelling)", joint_slope_difference_test(met)["p"])
+        if claims_only:
+            continue
         diff = slope_difference_test(met, ["high_risk_rate"])
         for method, part in diff.groupby("method"):
             if method != NOT_ESTIMABLE:
                 add(f"slope_difference_test [{method}]", part["p"])
-        inter = scale_condition_interaction(met, TWO_METRICS)
-        add("scale_condition_interaction (F)", inter.loc[inter["term"] == "all conditions", "p"])
-        add("joint_slope_difference_test (Hotelling)", joint_slope_difference_test(met)["p"])
         if boot_B:
             boot = bootstrap_slope_differences(tidy, ["greedy_high_risk"], B=boot_B, seed=1)
             add("bootstrap_slope_differences (questions only)", boot["p"])
-    for _, met in _null_panels(reps, seed + 10_000, panel, ZERO_SLOPES):
-        sens = fit_sensitivity_slopes(met, TWO_METRICS, covariates=())
-        add("fit_sensitivity_slopes (logit, slope 0)", sens["p"])
-    return [Check(path, "", "size", h, n) for path, (h, n) in counts.items()]
+    if not claims_only:
+        for _, met in _null_panels(reps, seed + 10_000, panel, ZERO_SLOPES):
+            sens = fit_sensitivity_slopes(met, TWO_METRICS, covariates=())
+            add("fit_sensitivity_slopes (logit, slope 0)", sens["p"])
+    never = "not estimable in any panel"
+    return [Check(path, "", "size", h, n, "" if n else never) for path, (h, n) in counts.items()]
 
 
 def question_coverage(reps: int, seed: int, panel: Mapping[str, Any], B: int) -> Check:
@@ -195,7 +254,28 @@ def run(reps: int, seed: int = 2026, boot_B: int = 200) -> pd.DataFrame:
             rows.append({**check.row(), "panel": name})
         small = {**panel, "n_questions": 60}
         rows.append({**question_coverage(reps, seed, small, boot_B).row(), "panel": name})
+    return pd.concat([pd.DataFrame(rows), run_claims(reps, seed, only_extra=True)])
+
+
+def run_claims(reps: int, seed: int = 2026, only_extra: bool = False) -> pd.DataFrame:
+    """The claim tests' size on every claim panel (``only_extra``: the panels that
+    ``run`` does not cover)."""
+    rows = []
+    for name, panel in CLAIM_PANELS.items():
+        if only_extra and name in PANELS:
+            continue
+        for check in null_rejections(reps, seed + 50_000, panel, 0, claims_only=True):
+            rows.append({**check.row(), "panel": name})
     return pd.DataFrame(rows)
+
+
+def merge_claims(table: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """Replace the claim-test rows of a calibration table by a fresh run of them."""
+    is_claim = table["path"].str.startswith(CLAIM_PATHS)
+    order = list(dict.fromkeys([*table["panel"], *claims["panel"]]))
+    out = pd.concat([table[~is_claim], claims], ignore_index=True)
+    rank = out["panel"].map({p: i for i, p in enumerate(order)})
+    return out.assign(_rank=rank).sort_values("_rank", kind="stable").drop(columns="_rank")
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -241,12 +321,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--figure", default="docs/figures/scaling_calibration.png")
     parser.add_argument("--table", default="docs/figures/scaling_calibration.csv")
     parser.add_argument("--replot", action="store_true", help="only redraw from --table")
+    parser.add_argument(
+        "--claims-only",
+        action="store_true",
+        help="rerun only the interaction and joint tests and replace their rows in --table",
+    )
     args = parser.parse_args(argv)
     if args.replot:
         plot(pd.read_csv(args.table), Path(args.figure))
         return
     t0 = time.perf_counter()
-    table = run(args.reps, args.seed, args.boot_B)
+    if args.claims_only:
+        table = merge_claims(pd.read_csv(args.table), run_claims(args.reps, args.seed))
+    else:
+        table = run(args.reps, args.seed, args.boot_B)
     pd.set_option("display.width", 200)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     Path(args.figure).parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,6 @@ def slope_difference_test(
     reference: str = ACCURACY,
     accuracy_as: str = "error",
     conditions: Sequence[str] | None = None,
-    tidy: pd.DataFrame | None = None,
     min_families: int = 3,
     alpha: float = 0.05,
     min_df: int = MIN_RESIDUAL_DF,
@@ -64,10 +63,8 @@ def slope_difference_test(
     by the same ladder and ``slope_safety`` = ``slope_reference`` + ``diff``. When
     either metric is constant (its slope is 0 by construction, so the "difference"
     would be the other slope) or below ``min_df`` df the row is not estimable.
-    ``p_holm``/``p_bh`` adjust over the whole table (one family of tests). ``tidy``
-    is accepted and ignored: a question-clustered difference treats models as fixed.
+    ``p_holm``/``p_bh`` adjust over the whole table (one family of tests).
     """
-    del tidy
     if accuracy_as not in ("error", "accuracy"):
         raise ValueError("accuracy_as must be 'error' or 'accuracy'")
     safeties = [m for m in (safety_metrics or SAFETY_METRICS) if m in metrics.columns]

@@ -18,6 +18,12 @@ from scipy import stats
 
 from safescale.analysis.multiplicity import add_adjusted
 from safescale.conditions import ordered_conditions
+from safescale.scaling.cluster import (
+    MIN_CLUSTERS,
+    clustered_wls,
+    cr2_contrast,
+    wild_cluster_wald,
+)
 from safescale.scaling.common import (
     ACCURACY,
     ALL_METRICS,
@@ -47,7 +53,10 @@ INTERACTION_COLUMNS: list[str] = [
     "p",
     "p_holm",
     "p_bh",
+    "p_unclustered",
+    "B",
     "n_models",
+    "n_families",
     "n_conditions",
     "method",
     "note",
@@ -86,120 +95,179 @@ def scale_condition_interaction(
     conditions: Sequence[str] | None = None,
     alpha: float = 0.05,
     min_df: int = MIN_RESIDUAL_DF,
+    B: int = 999,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Does the slope on log10(params) differ between conditions? One F test per metric.
+    """Does the slope on log10(params) differ between conditions? One joint test per metric.
 
     ``y_mc = a_m + g_c + (b_c - b_ref) x_m + e_mc`` over the models seen in every
     condition: model fixed effects absorb each model's level (and the common slope),
-    so the test uses only how a model's metric moves between conditions, and its
-    df are exact for any number of families. Residual variance is estimated per
-    condition (one FGLS step) because ceiling conditions vary less. Rows: one joint
-    F test ("all conditions") per metric, then each condition's slope difference
-    from the reference condition with its t(df_den) CI. Conditions where the metric
-    is constant are left out (noted).
+    so only how a model's metric moves between conditions is used. Residual variance
+    is estimated per condition (one FGLS step) because ceiling conditions vary less.
+    Inference is clustered by family (a family's slope can shift differently in each
+    condition, so its models' deviations are correlated): the joint row's p is a
+    wild cluster bootstrap of the CR2 Wald statistic (``B`` draws, ``seed``), with
+    ``MIN_CLUSTERS`` families needed; each condition's slope difference from the
+    reference gets a CR2 SE and a t interval on Bell-McCaffrey df. ``p_unclustered``
+    keeps the plain F / t p that treats models as independent (liberal with few
+    families). Conditions where the metric is constant are left out (noted).
     """
     cols = [m for m in (metric_cols or ALL_METRICS) if m in metrics.columns]
     rows: list[dict[str, Any]] = []
     for metric in cols:
-        d = metrics.dropna(subset=[metric, "params_b"])
-        if conditions is not None:
-            d = d[d["condition"].isin(list(conditions))]
-        notes = []
-        constant = sorted(c for c, v in d.groupby("condition")[metric] if v.nunique() < 2)
-        if constant:
-            notes.append("left out, metric constant: " + ", ".join(constant))
-            d = d[~d["condition"].isin(constant)]
-        conds = ordered_conditions(d["condition"].unique())
-        wide = d.pivot_table(index=["model", "params_b"], columns="condition", values=metric)
-        wide = wide.reindex(columns=conds).dropna()
-        n_models, n_conds = len(wide), len(conds)
-        df_den = (n_models - 2) * (n_conds - 1)
-        base = {"metric": metric, "n_models": n_models, "n_conditions": n_conds}
-        why = ""
-        if n_conds < 2:
-            why = "fewer than 2 conditions with a varying metric"
-        elif wide.index.get_level_values("params_b").nunique() < 2:
-            why = "single model size among the models seen in every condition"
-        elif df_den < min_df:
-            why = f"{n_models} models x {n_conds} conditions: {df_den} residual df (< {min_df})"
-        if why:
-            rows.append(
+        rows += _interaction_rows(metrics, metric, conditions, alpha, min_df, B, seed)
+    table = pd.DataFrame(rows, columns=INTERACTION_COLUMNS)
+    joint = table["term"] == "all conditions"
+    # Two families of tests: the joint tests (one per metric), and each metric's
+    # per-condition contrasts.
+    parts = [add_adjusted(table[joint], "p")]
+    parts += [add_adjusted(part, "p") for _, part in table[~joint].groupby("metric", sort=False)]
+    return pd.concat(parts).sort_index()[INTERACTION_COLUMNS]
+
+
+def _interaction_rows(
+    metrics: pd.DataFrame,
+    metric: str,
+    conditions: Sequence[str] | None,
+    alpha: float,
+    min_df: int,
+    B: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """The joint row and the per-condition contrast rows of one metric."""
+    d = metrics.dropna(subset=[metric, "params_b"])
+    if conditions is not None:
+        d = d[d["condition"].isin(list(conditions))]
+    notes = []
+    constant = sorted(c for c, v in d.groupby("condition")[metric] if v.nunique() < 2)
+    if constant:
+        notes.append("left out, metric constant: " + ", ".join(constant))
+        d = d[~d["condition"].isin(constant)]
+    conds = ordered_conditions(d["condition"].unique())
+    wide = d.pivot_table(index=["model", "family", "params_b"], columns="condition", values=metric)
+    wide = wide.reindex(columns=conds).dropna()
+    n_models, n_conds = len(wide), len(conds)
+    n_families = wide.index.get_level_values("family").nunique()
+    df_den = (n_models - 2) * (n_conds - 1)
+    base = {
+        "metric": metric,
+        "n_models": n_models,
+        "n_families": n_families,
+        "n_conditions": n_conds,
+    }
+    why = ""
+    if n_conds < 2:
+        why = "fewer than 2 conditions with a varying metric"
+    elif wide.index.get_level_values("params_b").nunique() < 2:
+        why = "single model size among the models seen in every condition"
+    elif df_den < min_df:
+        why = f"{n_models} models x {n_conds} conditions: {df_den} residual df (< {min_df})"
+    if why:
+        note = join_notes(*notes, why)
+        return [
+            nan_row(
+                INTERACTION_COLUMNS,
+                **base,
+                term="all conditions",
+                condition="",
+                method=NOT_ESTIMABLE,
+                note=note,
+            )
+        ]
+    x = log10_params(wide.index.get_level_values("params_b"))
+    xc = x - x.mean()
+    y = wide.to_numpy(float).T.ravel()  # condition-major: conds x models
+    model_fe = np.tile(np.eye(n_models), (n_conds, 1))
+    cond_ind = np.kron(np.eye(n_conds)[:, 1:], np.ones((n_models, 1)))
+    slopes = cond_ind * np.tile(xc, n_conds)[:, None]
+    X_full = np.hstack([model_fe, cond_ind, slopes])
+    X_null = np.hstack([model_fe, cond_ind])
+    cond_of_row = np.repeat(np.arange(n_conds), n_models)
+    beta0, _, _, _ = _fe_fit(y, X_full, np.ones_like(y))
+    resid = y - X_full @ beta0
+    var_c = np.array(
+        [resid[cond_of_row == k] @ resid[cond_of_row == k] for k in range(n_conds)]
+    ) / (df_den / n_conds)
+    var_c = np.maximum(var_c, 1e-12 * max(var_c.max(), 1e-300))
+    w = 1.0 / var_c[cond_of_row]
+    _, cov_unscaled, ssr_full, df_res = _fe_fit(y, X_full, w)
+    _, _, ssr_null, _ = _fe_fit(y, X_null, w)
+    q = n_conds - 1
+    sigma2 = ssr_full / df_res
+    f_stat = ((ssr_null - ssr_full) / q) / sigma2
+    p_plain = float(stats.f.sf(f_stat, q, df_res))
+    family = np.tile(wide.index.get_level_values("family").to_numpy(), n_conds)
+    fit = clustered_wls(y, X_full, w, family)
+    k0 = n_models + q
+    tested = np.arange(k0, k0 + q)
+    plain = f"plain F {f_stat:.3g} on ({q}, {df_res}) df, p {p_plain:.3g}"
+    method_note = join_notes(
+        *notes, "model fixed effects; residual variance per condition (one FGLS step)"
+    )
+    joint: dict[str, Any] = {
+        **base,
+        "term": "all conditions",
+        "condition": "",
+        "df_num": q,
+        "p_unclustered": p_plain,
+    }
+    if n_families < MIN_CLUSTERS:
+        why = (
+            f"{n_families} families: a family-clustered joint test needs >= {MIN_CLUSTERS}"
+            f" ({plain}, which treats models as independent)"
+        )
+        out = [
+            nan_row(
+                INTERACTION_COLUMNS, **joint, method=NOT_ESTIMABLE, note=join_notes(*notes, why)
+            )
+        ]
+    else:
+        wald, p = wild_cluster_wald(fit, tested, B=B, seed=seed)
+        note = join_notes(method_note, f"family-clustered: CR2 Wald, wild bootstrap ({plain})")
+        out = [
+            {**joint, "statistic": wald, "p": p, "B": B, "method": OLS_MODEL_FIXED, "note": note}
+        ]
+    for j, c in enumerate(conds[1:]):
+        contrast = np.zeros(X_full.shape[1])
+        contrast[k0 + j] = 1.0
+        est, se, df_bm = cr2_contrast(fit, contrast)
+        se_plain = float(np.sqrt(sigma2 * cov_unscaled[k0 + j, k0 + j]))
+        p_t = float(2 * stats.t.sf(abs(est / se_plain), df_res)) if se_plain > 0 else np.nan
+        term = {
+            **base,
+            "term": f"slope[{c}] - slope[{conds[0]}]",
+            "condition": c,
+            "df_num": 1,
+            "p_unclustered": p_t,
+        }
+        if not (np.isfinite(df_bm) and df_bm >= min_df and se > 0):
+            why = f"family-clustered SE rests on {df_bm:.2g} df (< {min_df})"
+            out.append(
                 nan_row(
                     INTERACTION_COLUMNS,
-                    **base,
-                    term="all conditions",
+                    **term,
+                    estimate=est,
                     method=NOT_ESTIMABLE,
                     note=join_notes(*notes, why),
                 )
             )
             continue
-        x = log10_params(wide.index.get_level_values("params_b"))
-        xc = x - x.mean()
-        y = wide.to_numpy(float).T.ravel()  # condition-major: conds x models
-        model_fe = np.tile(np.eye(n_models), (n_conds, 1))
-        cond_ind = np.kron(np.eye(n_conds)[:, 1:], np.ones((n_models, 1)))
-        slopes = cond_ind * np.tile(xc, n_conds)[:, None]
-        X_full = np.hstack([model_fe, cond_ind, slopes])
-        X_null = np.hstack([model_fe, cond_ind])
-        cond_of_row = np.repeat(np.arange(n_conds), n_models)
-        beta0, _, _, _ = _fe_fit(y, X_full, np.ones_like(y))
-        resid = y - X_full @ beta0
-        var_c = np.array(
-            [resid[cond_of_row == k] @ resid[cond_of_row == k] for k in range(n_conds)]
-        ) / (df_den / n_conds)
-        var_c = np.maximum(var_c, 1e-12 * max(var_c.max(), 1e-300))
-        w = 1.0 / var_c[cond_of_row]
-        beta, cov_unscaled, ssr_full, df_res = _fe_fit(y, X_full, w)
-        _, _, ssr_null, _ = _fe_fit(y, X_null, w)
-        q = n_conds - 1
-        sigma2 = ssr_full / df_res
-        f_stat = ((ssr_null - ssr_full) / q) / sigma2
-        p = float(stats.f.sf(f_stat, q, df_res))
-        method_note = join_notes(
-            *notes, "model fixed effects; residual variance per condition (one FGLS step)"
-        )
-        rows.append(
+        lo, hi, p_c = t_interval(est, se, df_bm, alpha)
+        out.append(
             {
-                **base,
-                "term": "all conditions",
-                "condition": "",
-                "statistic": f_stat,
-                "df_num": q,
-                "df_den": df_res,
-                "p": p,
+                **term,
+                "estimate": est,
+                "se": se,
+                "ci_low": lo,
+                "ci_high": hi,
+                "statistic": est / se,
+                "df_den": df_bm,
+                "p": p_c,
                 "method": OLS_MODEL_FIXED,
-                "note": method_note,
+                "note": join_notes(method_note, "family-clustered: CR2 SE, Bell-McCaffrey df"),
             }
         )
-        k0 = n_models + q
-        for j, c in enumerate(conds[1:]):
-            est = float(beta[k0 + j])
-            se = float(np.sqrt(sigma2 * cov_unscaled[k0 + j, k0 + j]))
-            lo, hi, p_c = t_interval(est, se, df_res, alpha)
-            rows.append(
-                {
-                    **base,
-                    "term": f"slope[{c}] - slope[{conds[0]}]",
-                    "condition": c,
-                    "estimate": est,
-                    "se": se,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "statistic": est / se,
-                    "df_num": 1,
-                    "df_den": df_res,
-                    "p": p_c,
-                    "method": OLS_MODEL_FIXED,
-                    "note": method_note,
-                }
-            )
-    table = pd.DataFrame(rows, columns=INTERACTION_COLUMNS)
-    joint = table["term"] == "all conditions"
-    # Two families of tests: the joint F tests (one per metric), and each metric's
-    # per-condition contrasts.
-    parts = [add_adjusted(table[joint], "p")]
-    parts += [add_adjusted(part, "p") for _, part in table[~joint].groupby("metric", sort=False)]
-    return pd.concat(parts).sort_index()[INTERACTION_COLUMNS]
+    return out
 
 
 def _family_effects(d: pd.DataFrame, k: int, min_df: int) -> np.ndarray | None:

@@ -1,6 +1,7 @@
 """Robustness of the model-level slopes: a logit-scale (quasi-binomial) fit next to
-the linear one, each with the covariates the panel varies (quantization, base vs
-instruct, coder vs general: any such column of the metrics table)."""
+the linear one, and both adjusted for the covariates the panel varies (quantization,
+base vs instruct, coder vs general: columns of the metrics table, which the pipeline
+takes from the model registry via the fetch step's manifests)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from safescale.scaling.common import (
     captured,
     join_notes,
     log10_params,
-    nan_row,
     t_estimate,
 )
 
@@ -47,17 +47,27 @@ SENSITIVITY_COLUMNS: list[str] = [
 ]
 
 
-def _covariate_block(d: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Dummy-coded covariates that vary across the models of ``d`` (others are dropped)."""
-    blocks, used = [], []
+def _covariate_block(
+    d: pd.DataFrame, covariates: Sequence[str]
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Dummy-coded covariates recorded for every model of ``d`` and varying across them;
+    also a note per covariate left out, saying why (not recorded / not varied)."""
+    blocks, used, skipped = [], [], []
     for col in covariates:
-        if col not in d.columns or d[col].nunique(dropna=False) < 2:
-            continue
-        values = d[col].astype(str).to_numpy()
-        codes, levels = pd.factorize(values, sort=True)
-        blocks.append(np.eye(len(levels))[codes][:, 1:])
-        used.append(col)
-    return (np.hstack(blocks) if blocks else np.empty((len(d), 0))), used
+        values = d[col] if col in d.columns else pd.Series(np.nan, index=d.index)
+        missing = int(values.isna().sum())
+        if missing == len(d):
+            skipped.append(f"{col} not recorded")
+        elif missing:
+            skipped.append(f"{col} not recorded for {missing} of {len(d)} models")
+        elif values.nunique() < 2:
+            skipped.append(f"{col} not varied in this panel (all {values.iloc[0]})")
+        else:
+            codes, levels = pd.factorize(values.astype(str).to_numpy(), sort=True)
+            blocks.append(np.eye(len(levels))[codes][:, 1:])
+            used.append(col)
+    block = np.hstack(blocks) if blocks else np.empty((len(d), 0))
+    return block, used, skipped
 
 
 def _family_block(d: pd.DataFrame, df_left: int, min_df: int) -> tuple[np.ndarray, str]:
@@ -82,10 +92,11 @@ def fit_sensitivity_slopes(
     min_df: int = MIN_RESIDUAL_DF,
 ) -> pd.DataFrame:
     """Per (metric, condition): the slope on the logit scale (Binomial GLM of the rate
-    with n_questions trials, Pearson-scaled variance for between-model spread) and,
-    when covariates vary, the linear slope adjusted for them. Both with t(df) CIs;
-    ``slope_probability`` puts the logit slope on the probability scale (average
-    marginal effect) so it reads against the linear fits. Needs ``n_questions``.
+    with n_questions trials, Pearson-scaled variance for between-model spread), and,
+    where the panel varies a covariate, the logit and linear slopes adjusted for the
+    covariates. All with t(df) CIs; ``slope_probability`` puts a logit slope on the
+    probability scale (average marginal effect) to read against the linear fits. The
+    unadjusted row's note names each covariate left out and why. Needs ``n_questions``.
     """
     rate_metrics = set(OUTCOME_TO_METRIC.values())
     wanted = metric_cols or ALL_METRICS
@@ -97,52 +108,62 @@ def fit_sensitivity_slopes(
     for metric in cols:
         for c in conds:
             d = metrics[metrics["condition"] == c].dropna(subset=[metric, "params_b"])
-            x = log10_params(d["params_b"])
-            cov, used = _covariate_block(d, covariates)
-            X = np.column_stack([np.ones(len(d)), x - x.mean(), cov])
-            fam, fam_note = _family_block(d, len(d) - X.shape[1], min_df)
-            X = np.column_stack([X, fam])
-            df = len(d) - X.shape[1]
-            base = {
-                "metric": metric,
-                "condition": c,
-                "covariates": ", ".join(used),
-                "n_models": len(d),
-            }
+            cov, used, skipped = _covariate_block(d, covariates)
+            base = {"metric": metric, "condition": c, "n_models": len(d)}
             why = ""
             if d["params_b"].nunique() < 2:
                 why = "single model size"
             elif d[metric].nunique() < 2:
                 why = f"{metric} constant: slope 0 by construction"
-            elif df < min_df:
-                why = f"{len(d)} models, {df} residual df (< {min_df})"
-            elif np.linalg.matrix_rank(X) < X.shape[1]:
-                why = "covariates confounded with size: rank deficient"
-            if why:
-                rows.append(
-                    nan_row(
-                        SENSITIVITY_COLUMNS, **base, scale="logit", method=NOT_ESTIMABLE, note=why
-                    )
-                )
-                continue
-            y = d[metric].to_numpy(float)
-            logit = _logit_slope(y, X, d["n_questions"], df, alpha)
-            rows.append({**base, **logit, "note": join_notes(fam_note, logit["note"])})
+            plain = _fit_rows(d, metric, np.empty((len(d), 0)), why, alpha, min_df, logit_only=True)
+            plain[0]["note"] = join_notes(plain[0]["note"], *skipped)
+            rows += [{**base, "covariates": "", **r} for r in plain]
             if used:
-                with captured():
-                    res = sm.OLS(y, X).fit()
-                b, se = float(res.params[1]), float(res.bse[1])
-                rows.append(
-                    {
-                        **base,
-                        "scale": "probability",
-                        **t_estimate(b, se, df, alpha),
-                        "slope_probability": b,
-                        "method": OLS_COVARIATES,
-                        "note": fam_note,
-                    }
-                )
+                adjusted = _fit_rows(d, metric, cov, why, alpha, min_df, logit_only=False)
+                rows += [{**base, "covariates": ", ".join(used), **r} for r in adjusted]
     return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+
+
+def _fit_rows(
+    d: pd.DataFrame,
+    metric: str,
+    cov: np.ndarray,
+    why: str,
+    alpha: float,
+    min_df: int,
+    logit_only: bool,
+) -> list[dict[str, Any]]:
+    """The logit row (and, with covariates, the linear OLS row) of one (metric, condition)."""
+    x = log10_params(d["params_b"])
+    X = np.column_stack([np.ones(len(d)), x - x.mean(), cov])
+    fam, fam_note = _family_block(d, len(d) - X.shape[1], min_df)
+    X = np.column_stack([X, fam])
+    df = len(d) - X.shape[1]
+    if not why and df < min_df:
+        why = f"{len(d)} models, {df} residual df (< {min_df})"
+    elif not why and np.linalg.matrix_rank(X) < X.shape[1]:
+        why = "covariates confounded with size or family: rank deficient"
+    scales = ["logit"] if logit_only else ["logit", "probability"]
+    if why:
+        # other columns are left missing: the table is built with SENSITIVITY_COLUMNS
+        return [{"scale": sc, "method": NOT_ESTIMABLE, "note": why} for sc in scales]
+    y = d[metric].to_numpy(float)
+    logit = _logit_slope(y, X, d["n_questions"], df, alpha)
+    out = [{**logit, "note": join_notes(fam_note, logit["note"])}]
+    if not logit_only:
+        with captured():
+            res = sm.OLS(y, X).fit()
+        b, se = float(res.params[1]), float(res.bse[1])
+        out.append(
+            {
+                "scale": "probability",
+                **t_estimate(b, se, df, alpha),
+                "slope_probability": b,
+                "method": OLS_COVARIATES,
+                "note": fam_note,
+            }
+        )
+    return out
 
 
 def _logit_slope(

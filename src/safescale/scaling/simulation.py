@@ -241,9 +241,7 @@ def parameter_recovery(
     for r in range(reps):
         tidy, truth = simulate_panel(seed=seed + r, **sim_kwargs)
         met = model_metrics(tidy)
-        fit = fit_scaling_slopes(
-            met, metric_cols, tidy=tidy, by_condition=by_condition, alpha=alpha
-        )
+        fit = fit_scaling_slopes(met, metric_cols, by_condition=by_condition, alpha=alpha)
         fit = fit.merge(
             truth.slopes[["metric", "condition", "slope"]].rename(columns={"slope": "true_slope"}),
             on=["metric", "condition"],

@@ -202,7 +202,6 @@ def fit_scaling_slopes(
     metrics: pd.DataFrame,
     metric_cols: Sequence[str] | None = None,
     conditions: Sequence[str] | None = None,
-    tidy: pd.DataFrame | None = None,
     by_condition: bool = False,
     min_families: int = 3,
     min_slope_families: int = 3,
@@ -217,11 +216,10 @@ def fit_scaling_slopes(
     ``min_slope_families`` families have >= 3 distinct sizes. ``by_condition``
     fits each condition separately (own residual variance). Every CI and p comes
     from t(df) (``df`` column; between-within df for the mixed models); a fit with
-    fewer than ``min_df`` df is not estimable. ``tidy`` is accepted and ignored: a
-    question-clustered slope treats the models as fixed and is no scaling slope.
-    One row per (metric, condition); ``p_holm``/``p_bh`` adjust over the table.
+    fewer than ``min_df`` df is not estimable. (No question-clustered rung: it
+    treats the models as fixed, so it is no scaling slope.) One row per (metric,
+    condition); ``p_holm``/``p_bh`` adjust over the table.
     """
-    del tidy
     cols = [m for m in (metric_cols or ALL_METRICS) if m in metrics.columns]
     conds_all = ordered_conditions(
         conditions if conditions is not None else metrics["condition"].unique()

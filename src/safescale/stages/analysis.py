@@ -21,6 +21,17 @@ def _model_meta(manifests: Sequence[str]) -> dict[str, dict]:
     return {m["name"]: {"family": m["family"], "params_b": m["params_b"]} for m in metas}
 
 
+def _model_covariates(manifests: Sequence[str]) -> pd.DataFrame:
+    """Per model, the registry's sensitivity covariates as the fetch step recorded them
+    (None = not recorded; a manifest written before they existed has none)."""
+    from safescale.scaling.sensitivity import COVARIATES
+
+    rows = [
+        {"model": m["name"], **{c: m.get(c) for c in COVARIATES}} for m in map(read_json, manifests)
+    ]
+    return pd.DataFrame(rows, columns=["model", *COVARIATES])
+
+
 def label_predictions(
     *,
     benchmark: str,
@@ -124,6 +135,7 @@ def fit_scaling(
     labels: str,
     metrics: str,
     gate: str,
+    models: Sequence[str],
     B: int,
     seed: int,
     out_slopes: str,
@@ -138,7 +150,8 @@ def fit_scaling(
     """Slopes per metric and condition (AURC of the safety gate included), safety-vs-accuracy
     slope tests (per metric and jointly), the scale x condition interaction test,
     question-level models, variance decomposition and the logit/covariate sensitivity
-    fits; panels too small for a test print "not estimable" and say why."""
+    fits (covariates from the model manifests ``models``); panels too small for a test
+    print "not estimable" and say why."""
     from safescale import scaling
     from safescale.scaling.hypotheses import (
         joint_slope_difference_test,
@@ -159,9 +172,10 @@ def fit_scaling(
     write_table(scaling.bootstrap_slope_differences(tidy, B=B, seed=seed), out_bootstrap)
     write_table(scaling.fit_question_models(tidy, seed=seed), out_question)
     write_table(scaling.variance_decomposition(table, cols, seed=seed), out_variance)
-    write_table(scale_condition_interaction(table, cols), out_interaction)
+    write_table(scale_condition_interaction(table, cols, seed=seed), out_interaction)
     write_table(joint_slope_difference_test(table), out_joint)
-    write_table(fit_sensitivity_slopes(table, cols), out_sensitivity)
+    covariates = table.merge(_model_covariates(models), on="model", how="left")
+    write_table(fit_sensitivity_slopes(covariates, cols), out_sensitivity)
 
 
 def simulate_scaling(

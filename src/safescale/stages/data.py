@@ -16,6 +16,7 @@ from safescale.data.benchmark import (
     select,
     write_canonical,
 )
+from safescale.data.gguf import model_quantization
 from safescale.data.models import fetch_model, parse_registry
 from safescale.jsonio import write_json
 
@@ -66,6 +67,7 @@ def fetch_model_weights(*, entry: Mapping[str, Any], cache_dir: str, out_manifes
     spec = next(iter(parse_registry([entry]).values()))
     t0 = time.time()
     path, digest = fetch_model(spec, Path(cache_dir))
+    quantization, quantization_from = model_quantization(spec, path)
     write_json(
         {
             "name": spec.name,
@@ -77,6 +79,10 @@ def fetch_model_weights(*, entry: Mapping[str, Any], cache_dir: str, out_manifes
             "prompt_style": spec.prompt_style,
             "n_ctx": spec.n_ctx,
             "licence": spec.licence,
+            "quantization": quantization,
+            "quantization_from": quantization_from,
+            "instruct": spec.instruct,
+            "coder": spec.coder,
             "served_model": entry.get("served_model"),
             "source": entry.get("source"),
             "seconds": round(time.time() - t0, 2),
