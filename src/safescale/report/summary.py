@@ -194,7 +194,8 @@ def scaling_section(
         ),
         (
             "Scale x condition interaction (does the slope differ across conditions? "
-            "F test per metric; per-condition contrasts in interaction.csv)",
+            "family-clustered wild-bootstrap test per metric; per-condition contrasts in "
+            "interaction.csv)",
             _estimable(tests, INTERACTION_COLUMNS, notes),
         ),
         (
