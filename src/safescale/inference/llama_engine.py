@@ -129,13 +129,29 @@ class LlamaEngine:
         prompt, this single evaluation serves the greedy answer, the letter
         probabilities and every sample.
         """
+        return self.extend(tokens, 0)
+
+    def extend(self, tokens: list[int], keep: int) -> np.ndarray:
+        """Evaluate `tokens` reusing the first `keep` positions of the KV cache.
+
+        Only for a prompt that continues the conversation whose tokens (prompt and
+        reply) this engine evaluated last, within one question: the split then
+        depends on that question alone, so its logits are the same in every run
+        (ChatGenerator checks this; `prime` is `keep=0`).
+        """
         if len(tokens) + 1 > self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
+        if not 0 <= keep < len(tokens) or keep > self.llm.n_tokens:
+            raise ValueError(f"cannot keep {keep} cached tokens of a {len(tokens)}-token prompt")
         t0 = time.perf_counter()
-        logits = self._eval_at(0, tokens)
+        logits = self._eval_at(keep, tokens[keep:])
         self.stats.seconds_prompt += time.perf_counter() - t0
-        self.stats.prompt_tokens_evaluated += len(tokens)
+        self.stats.prompt_tokens_evaluated += len(tokens) - keep
         return logits
+
+    def cached_tokens(self) -> list[int]:
+        """The tokens whose keys and values the cache holds now, in order."""
+        return [int(t) for t in self.llm.input_ids[: self.llm.n_tokens]]
 
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
@@ -155,7 +171,14 @@ class LlamaEngine:
             return {letter: 0.0 for letter in letters}, 0.0
         return {k: v / total for k, v in mass.items()}, total
 
-    def greedy(self, prompt_len: int, logits: np.ndarray, max_tokens: int) -> Generation:
+    def greedy(
+        self,
+        prompt_len: int,
+        logits: np.ndarray,
+        max_tokens: int,
+        is_final: Callable[[str], bool] | None = None,
+    ) -> Generation:
+        """Greedy decoding until a stop token, max_tokens, or `is_final(text)`."""
         tokens: list[int] = []
         t0 = time.perf_counter()
         for step in range(max_tokens):
@@ -163,6 +186,8 @@ class LlamaEngine:
             if self._is_stop(tok):
                 break
             tokens.append(tok)
+            if is_final is not None and is_final(self._detok(tokens)):
+                break
             if step + 1 < max_tokens:
                 logits = self._eval_at(prompt_len + len(tokens) - 1, [tok])
                 self.stats.decode_steps += 1
@@ -249,11 +274,90 @@ class LlamaEngine:
         return self.greedy(len(tokens), logits, budget).raw
 
 
+class ChatGenerator:
+    """Greedy chat replies from one model, in its own chat template.
+
+    With `reuse_prefix`, a prompt that starts with the whole previous prompt (the
+    same conversation, one turn further) evaluates only what follows the tokens
+    already cached; `reset` starts a new conversation, so nothing is ever reused
+    across questions (see LlamaEngine.prime). `is_final(reply)` stops decoding
+    early once a reply is complete. `usage` counts prompt tokens submitted and
+    evaluated and reply tokens decoded.
+    """
+
+    def __init__(
+        self,
+        engine: LlamaEngine,
+        renderer: Renderer,
+        *,
+        reuse_prefix: bool = False,
+        is_final: Callable[[str], bool] | None = None,
+    ):
+        self.engine = engine
+        self.renderer = renderer
+        self.reuse_prefix = reuse_prefix
+        self.is_final = is_final
+        self._prompt: list[int] = []
+        self._usage = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "decode_tokens": 0}
+
+    def reset(self) -> None:
+        """Start a new conversation: the next prompt is evaluated from position 0."""
+        self._prompt = []
+
+    def usage(self) -> dict[str, int]:
+        return dict(self._usage)
+
+    def _keep(self, tokens: list[int]) -> int:
+        previous = self._prompt
+        if not (self.reuse_prefix and previous and tokens[: len(previous)] == previous):
+            return 0
+        cached = self.engine.cached_tokens()
+        keep = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            keep += 1
+        return min(keep, len(tokens) - 1)
+
+    def __call__(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        tokens = self.engine.tokenize(self.renderer.render_messages(messages))
+        keep = self._keep(tokens)
+        logits = self.engine.extend(tokens, keep)
+        budget = max(1, min(max_tokens, self.engine.n_ctx - len(tokens) - 1))
+        generation = self.engine.greedy(len(tokens), logits, budget, self.is_final)
+        self._prompt = tokens
+        self._usage["prompt_tokens"] += len(tokens)
+        self._usage["prompt_tokens_evaluated"] += len(tokens) - keep
+        self._usage["decode_tokens"] += len(generation.tokens)
+        return generation.raw
+
+    def clip(self, text: str, max_tokens: int) -> tuple[str, int, bool]:
+        """`text` cut to at most `max_tokens` of this model's tokens (between words where
+        possible), its token count, and whether it was cut."""
+        llm = self.engine.llm
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= max_tokens:
+            return text, len(tokens), False
+        cut = self.engine._detok(tokens[:max_tokens])
+        if " " in cut.strip():
+            cut = cut[: cut.rstrip().rfind(" ")]
+        cut = cut.rstrip()
+        n = len(llm.tokenize(cut.encode("utf-8"), add_bos=False, special=False))
+        return cut, n, True
+
+
 def chat_generator(
-    manifest: Mapping[str, Any], *, max_ctx: int, threads: int, n_batch: int, n_gpu_layers: int
-) -> Callable[[list[dict[str, str]], int], str]:
+    manifest: Mapping[str, Any],
+    *,
+    max_ctx: int,
+    threads: int,
+    n_batch: int,
+    n_gpu_layers: int,
+    reuse_prefix: bool = False,
+    is_final: Callable[[str], bool] | None = None,
+) -> ChatGenerator:
     """Greedy chat completions from the model in `manifest`, in its own chat template
-    (the agent's planner and the answer judge both talk to a model this way)."""
+    (the agent and the answer judge both talk to a model this way)."""
     from safescale.data.models import verify_model_file
 
     engine = LlamaEngine(
@@ -264,8 +368,4 @@ def chat_generator(
         n_gpu_layers=n_gpu_layers,
     )
     renderer = Renderer(manifest["prompt_style"], engine.llm)
-
-    def generate(messages: list[dict[str, str]], max_tokens: int) -> str:
-        return engine.generate_text(renderer.render_messages(messages), max_tokens)
-
-    return generate
+    return ChatGenerator(engine, renderer, reuse_prefix=reuse_prefix, is_final=is_final)
