@@ -118,6 +118,6 @@ def test_example_is_outside_medicine_and_follows_the_protocol():
     text = " ".join(m["content"] for m in msgs).lower()
     assert "bronze" in text and not any(w in text for w in ("patient", "imaging", "ct ", "mri"))
     replies = [m["content"] for m in msgs if m["role"] == "assistant"]
-    assert parse_reply(replies[0], 2).queries and parse_reply(replies[1], 2).numbers == (3,)
+    assert parse_reply(replies[0], 2).queries and parse_reply(replies[1], 2).numbers == (4,)
     assert example_messages(1)[1]["content"].count("QUERY:") == 1
     assert opening_messages(2)[0]["content"] == INSTRUCTION.format(n=2)

@@ -252,7 +252,7 @@ def test_the_agent_is_asked_with_the_instruction_and_the_reply_cap():
     assert messages[0] == {"role": "system", "content": INSTRUCTION.format(n=2)}
     # the worked example (bronze, outside medicine) precedes the question
     assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user", "assistant", "user"]
-    assert "bronze" in messages[1]["content"] and messages[4]["content"] == "ENOUGH: 3"
+    assert "bronze" in messages[1]["content"] and messages[4]["content"] == "ENOUGH: 4"
 
 
 def test_clip_words():

@@ -18,14 +18,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 INSTRUCTION = (
-    "You gather evidence for a multiple-choice question. Read the numbered passages, "
-    "then reply in one of two ways and write nothing else.\n"
-    "If the passages are enough to answer, write one line:\n"
-    "ENOUGH: <numbers of the passages that answer it>\n"
-    "Otherwise write up to {n} lines, each a short search query for a missing fact:\n"
-    "QUERY: <keywords>"
+    "You gather evidence for a multiple-choice question. Read the numbered passages "
+    "and check whether one of them states which option is correct. Then reply in one "
+    "of two ways and write nothing else.\n"
+    "If no passage states it, write up to {n} lines, each a short search query for "
+    "the missing fact:\n"
+    "QUERY: <keywords>\n"
+    "If some passages state it, write one line naming only those passages:\n"
+    "ENOUGH: <passage numbers>"
 )
-ASK = "Reply with ENOUGH: and passage numbers, or up to {n} QUERY: lines."
+ASK = "Reply with up to {n} QUERY: lines, or with ENOUGH: and the passages that state the answer."
 ASK_LAST = "Last round, no more searches: reply ENOUGH: and the numbers of the passages to use."
 NO_NEW = "(Your queries found no new passages.)"
 NO_ROOM = "(No room to show more passages.)"
@@ -46,7 +48,9 @@ def example_messages(n_queries: int) -> list[dict[str, str]]:
         + ASK.format(n=n_queries)
     )
     second = (
-        "New passages:\n[3] Bronze: Bronze is an alloy of about 88% copper and 12% tin.\n\n"
+        "New passages:\n"
+        "[3] Tin: Tin is a soft metal mined mostly as the mineral cassiterite.\n"
+        "[4] Bronze: Bronze is an alloy of about 88% copper and 12% tin.\n\n"
         + ASK.format(n=n_queries)
     )
     queries = "\n".join(f"QUERY: {x}" for x in _EXAMPLE_QUERIES[: max(1, n_queries)])
@@ -54,7 +58,7 @@ def example_messages(n_queries: int) -> list[dict[str, str]]:
         {"role": "user", "content": first},
         {"role": "assistant", "content": queries},
         {"role": "user", "content": second},
-        {"role": "assistant", "content": "ENOUGH: 3"},
+        {"role": "assistant", "content": "ENOUGH: 4"},
     ]
 
 
