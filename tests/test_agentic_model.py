@@ -189,3 +189,31 @@ def test_a_new_conversation_never_reuses_the_previous_cache(qwen):
     after = qwen.usage()
     evaluated = after["prompt_tokens_evaluated"] - before["prompt_tokens_evaluated"]
     assert evaluated == after["prompt_tokens"] - before["prompt_tokens"]
+
+
+def test_a_model_that_answers_instead_is_counted_and_flagged(smollm2_path):
+    """SmolLM2-135M answers the question instead of the protocol: its rounds are
+    fallbacks, round 2 still shows round 1's passages (in the conversation) and new
+    ones, and the summary flags the model, whose evidence is the marked fallback."""
+    from safescale.inference.llama_engine import ChatGenerator, LlamaEngine
+    from safescale.prompting.templates import Renderer
+
+    engine = LlamaEngine(smollm2_path, n_ctx=2048, threads=1)
+    smol = ChatGenerator(
+        engine,
+        Renderer("chat", engine.llm),
+        reuse_prefix=True,
+        is_final=partial(reply_complete, limit=SETTINGS.queries_per_round),
+    )
+    t, spy = transcript(smol)
+    assert t["n_rounds"] == 2 and t["usable_rounds"] == 0 and t["n_fallbacks"] == 2
+    assert t["stopped_by"] == "limit" and t["evidence"] == "fallback"
+    first, second = (messages for messages, _ in spy.calls)
+    assert second[: len(first)] == first  # round 1's passages stay in the conversation
+    assert "[1] Subarachnoid haemorrhage: A sudden severe" in first[-1]["content"]
+    assert "had no QUERY: or ENOUGH: line" in second[-1]["content"]
+    assert "[3] " in second[-1]["content"]  # the stem, searched deeper: new passages
+    assert t["rounds"][0]["searched"][0]["by"] == "fallback"
+    assert t["prompt_tokens_evaluated"] < t["prompt_tokens"]  # round 2 reused round 1
+    row = summarize_transcripts({"smollm2-135m": [t]}).iloc[0]
+    assert bool(row["mostly_fallback"]) and row["fallback_evidence"] == 1
