@@ -168,8 +168,8 @@ def test_a_model_that_never_follows_the_protocol_is_reported_not_hidden():
     assert t["n_rounds"] == 3 and t["usable_rounds"] == 0 and t["n_fallbacks"] == 3
     assert t["stopped_by"] == "limit" and t["evidence"] == "fallback"
     assert t["passages_chosen"] == 0
-    # the fused ranking of the stem's searches, cut at final_k
-    assert t["final_chunk_ids"] == ["s1", "s4", "s7", "s2", "s5"]
+    # the stem's own ranking (searched deeper in each fallback), cut at final_k
+    assert t["final_chunk_ids"] == ["s1", "s2", "s3", "s4", "s5"]
     table = summarize_transcripts({"mute": [t, t]})
     row = table.iloc[0]
     assert (row["usable_share"], row["fallback_evidence"], row["limit_stopped"]) == (0.0, 2, 2)

@@ -6,7 +6,8 @@ either names the passages that suffice (`ENOUGH: 2, 5`), which ends the loop in
 any round, or writes queries, whose new passages the next round shows. Passage
 text is shown within a token budget (truncation is marked). The last round asks
 for ENOUGH only. The final evidence is what the model chose; when it chose
-nothing usable, the fused ranking of everything retrieved, marked as a fallback.
+nothing usable, the fused ranking of the stem's and the model's searches, marked
+as a fallback.
 
 Small models often do not follow the protocol. Such a round is counted as a
 fallback (and the stem searches deeper, so the next round still has something
@@ -129,7 +130,8 @@ def agent_transcript(
         return [cid for cid, _ in search(query, depth)]
 
     seed = ids(q.question, k)
-    rankings: list[list[str]] = [seed]
+    stem_ranking = seed  # the stem's ranking, as deep as it was searched
+    rankings: list[list[str]] = []  # the model's queries' rankings
     retrieved: set[str] = set(seed)
     shown: list[str] = []
     pending, note = seed, ""
@@ -178,11 +180,12 @@ def agent_transcript(
             searches = [(query, "model", ids(query, k)) for query in reply.queries]
             note = ""
         else:  # no usable reply: the stem, searched deeper, gives the next round new passages
-            deeper = [c for c in ids(q.question, k + len(retrieved)) if c not in retrieved][:k]
+            stem_ranking = ids(q.question, k + len(retrieved))
+            deeper = [c for c in stem_ranking if c not in retrieved][:k]
             searches = [(q.question, "fallback", deeper)]
             note = UNUSABLE
         step["searched"] = [{"query": x, "by": by, "chunk_ids": c} for x, by, c in searches]
-        rankings += [c for _, _, c in searches]
+        rankings += [c for query, by, c in searches if by == "model"]
         pending = _interleave([c for _, _, c in searches], set(shown))
         retrieved.update(pending)
         if not pending:
@@ -191,7 +194,7 @@ def agent_transcript(
     final = (
         [shown[x - 1] for x in chosen][: settings.final_k]
         if chosen
-        else [cid for cid, _ in rrf(rankings)][: settings.final_k]
+        else [cid for cid, _ in rrf([stem_ranking, *rankings])][: settings.final_k]
     )
     totals = {
         key: None if any(s[key] is None for s in rounds) else sum(s[key] for s in rounds)
