@@ -85,33 +85,59 @@ def test_prompts_respect_budgets(tiny_run):
 
 
 def test_agentic_transcripts_record_what_the_agent_did(tiny_run):
-    """Queries come from the model's plan, or are the counted stem fallback; the
-    retrieved chunks exist and the agentic prompts use the transcript's choice."""
+    """Each round shows passage text and records the reply and its decision; the
+    counts add up; the agentic prompts use the model's choice or the marked fallback;
+    results/agentic/summary.csv reports the same counts."""
     bench = {q["question_id"]: q for q in read_jsonl(tiny_run / "results/data/benchmark.jsonl")}
     chunk_ids = {c["chunk_id"] for c in read_jsonl(tiny_run / "results/index/chunks.jsonl")}
     transcripts = read_jsonl(tiny_run / "results/agentic/smollm2-135m.jsonl")
     assert [t["question_id"] for t in transcripts] == list(bench)
+    settings = yaml.safe_load(TINY.read_text())["agentic"]
     for t in transcripts:
-        searched = [r for r in t["rounds"] if "retrieved" in r]
-        assert searched and t["n_rounds"] == len(t["rounds"])
-        assert t["n_fallbacks"] == sum(r["fallback"] for r in searched)
-        assert t["n_model_queries"] == sum(len(r["queries"]) for r in searched if not r["fallback"])
-        for r in searched:
-            if r["fallback"]:
-                assert r["queries"] == [bench[t["question_id"]]["question"]]
-            else:
-                assert all(query in r["plan"] for query in r["queries"]), r
-            assert [x["query"] for x in r["retrieved"]] == r["queries"]
-            assert all(x["chunk_ids"] and set(x["chunk_ids"]) <= chunk_ids for x in r["retrieved"])
-        found = {c for r in searched for x in r["retrieved"] for c in x["chunk_ids"]}
-        assert t["final_chunk_ids"] and set(t["final_chunk_ids"]) <= found
+        rounds = t["rounds"]
+        assert 1 <= t["n_rounds"] == len(rounds) <= settings["max_rounds"]
+        assert t["seed"]["query"] == bench[t["question_id"]]["question"]
+        assert t["usable_rounds"] == sum(r["decision"] != "none" for r in rounds)
+        assert t["n_fallbacks"] == t["n_rounds"] - t["usable_rounds"]
+        assert t["n_model_queries"] == sum(len(r["queries"]) for r in rounds)
+        assert all(r["decision"] != "enough" for r in rounds[:-1])
+        assert t["stopped_by"] == ("model" if rounds[-1]["decision"] == "enough" else "limit")
+        shown = [s["chunk_id"] for r in rounds for s in r["shown"]]
+        assert shown and set(shown) <= chunk_ids and t["passages_shown"] == len(shown)
+        assert [s["n"] for r in rounds for s in r["shown"]] == list(range(1, len(shown) + 1))
+        for r in rounds:
+            assert 0 <= r["decode_tokens"] <= settings["plan_max_tokens"]
+            assert 0 < r["prompt_tokens_evaluated"] <= r["prompt_tokens"]
+            for x in r.get("searched", []):
+                assert x["by"] == ("model" if r["queries"] else "fallback")
+                assert set(x["chunk_ids"]) <= chunk_ids
+        assert t["prompt_tokens"] == sum(r["prompt_tokens"] for r in rounds)
+        assert t["decode_tokens"] == sum(r["decode_tokens"] for r in rounds)
+        if t["evidence"] == "model":
+            chosen = [shown[n - 1] for n in rounds[-1]["chosen"]]
+            assert t["final_chunk_ids"] == chosen[: len(t["final_chunk_ids"])]
+            assert t["passages_chosen"] == len(t["final_chunk_ids"]) > 0
+        else:
+            assert t["passages_chosen"] == 0 and t["final_chunk_ids"]
     prompts = read_jsonl(tiny_run / "results/prompts/smollm2-135m/agentic_rag.jsonl")
     final = {t["question_id"]: t["final_chunk_ids"] for t in transcripts}
     for p in prompts:
         assert p["context_ids"] and set(p["context_ids"]) <= set(final[p["question_id"]])
     log = (tiny_run / "logs/agentic/smollm2-135m.log").read_text()
-    with_fallback = sum(t["n_fallbacks"] > 0 for t in transcripts)
-    assert f"questions with a fallback query: {with_fallback}/{len(transcripts)}" in log
+    usable = sum(t["usable_rounds"] for t in transcripts)
+    rounds_total = sum(t["n_rounds"] for t in transcripts)
+    fallback = sum(t["evidence"] == "fallback" for t in transcripts)
+    assert f"usable rounds: {usable}/{rounds_total}; fallback evidence: {fallback}/" in log
+    summary = pd.read_csv(tiny_run / "results/agentic/summary.csv").set_index("model")
+    row = summary.loc["smollm2-135m"]
+    assert (row["questions"], row["rounds"], row["usable_rounds"]) == (
+        len(transcripts),
+        rounds_total,
+        usable,
+    )
+    assert row["fallback_evidence"] == fallback
+    assert row["decode_tokens"] == sum(t["decode_tokens"] for t in transcripts)
+    assert bool(row["mostly_fallback"]) == (usable < rounds_total / 2 or fallback > len(bench) / 2)
 
 
 def test_parse_summary_and_provenance(tiny_run):

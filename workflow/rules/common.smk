@@ -139,9 +139,15 @@ def all_targets():
         "results/figures/retrieval_quality.png",
         *prediction_files(),
         "results/predictions/parse_summary.csv",
+        *agent_targets(),
         *analysis_targets(),
         "results/provenance/manifest.json",
     ]
+
+
+def agent_targets():
+    """The agent's per-model summary, where agentic_rag is run."""
+    return ["results/agentic/summary.csv"] if C.AGENTIC_RAG in CONDITIONS else []
 
 
 def analysis_targets():

@@ -31,6 +31,23 @@ rule run_agent:
         "../scripts/run_agent.py"
 
 
+rule summarize_agent:
+    input:
+        transcripts=expand("results/agentic/{model}.jsonl", model=MODELS),
+    output:
+        summary="results/agentic/summary.csv",
+    log:
+        "logs/agentic/summary.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+    params:
+        models=MODELS,
+    script:
+        "../scripts/summarize_agent.py"
+
+
 rule build_prompts:
     input:
         unpack(prompt_inputs),

@@ -135,23 +135,37 @@ class LlamaEngine:
         single evaluation serves the greedy answer, the letter probabilities and
         every sample.
         """
-        if len(tokens) + 1 > self.n_ctx:
-            raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
-        t0 = time.perf_counter()
         if 0 < head_len < len(tokens):
             head = tuple(tokens[:head_len])
             if head != self._head:
-                self._eval_at(0, list(head))
+                self.extend(list(head), 0)
                 self._head = head
-                self.stats.prompt_tokens_evaluated += head_len
-            logits = self._eval_at(head_len, tokens[head_len:])
-            self.stats.prompt_tokens_evaluated += len(tokens) - head_len
-        else:
-            self._head = ()  # position 0 onwards is overwritten
-            logits = self._eval_at(0, tokens)
-            self.stats.prompt_tokens_evaluated += len(tokens)
+            return self.extend(tokens, head_len)
+        return self.extend(tokens, 0)
+
+    def extend(self, tokens: list[int], keep: int) -> np.ndarray:
+        """Evaluate `tokens` reusing the first `keep` positions of the KV cache.
+
+        Only for a prompt that continues the conversation whose tokens (prompt and
+        reply) this engine evaluated last, within one question: the split then
+        depends on that question alone, so its logits are the same in every run
+        (ChatGenerator checks this; `prime` is `keep=0`).
+        """
+        if len(tokens) + 1 > self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
+        if not 0 <= keep < len(tokens) or keep > self.llm.n_tokens:
+            raise ValueError(f"cannot keep {keep} cached tokens of a {len(tokens)}-token prompt")
+        t0 = time.perf_counter()
+        if keep < len(self._head):
+            self._head = ()  # positions from `keep` on are overwritten
+        logits = self._eval_at(keep, tokens[keep:])
         self.stats.seconds_prompt += time.perf_counter() - t0
+        self.stats.prompt_tokens_evaluated += len(tokens) - keep
         return logits
+
+    def cached_tokens(self) -> list[int]:
+        """The tokens whose keys and values the cache holds now, in order."""
+        return [int(t) for t in self.llm.input_ids[: self.llm.n_tokens]]
 
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
@@ -286,11 +300,90 @@ def head_length(head: list[int], tokens: list[int]) -> int:
     return n
 
 
+class ChatGenerator:
+    """Greedy chat replies from one model, in its own chat template.
+
+    With `reuse_prefix`, a prompt that starts with the whole previous prompt (the
+    same conversation, one turn further) evaluates only what follows the tokens
+    already cached; `reset` starts a new conversation, so nothing is ever reused
+    across questions (see LlamaEngine.prime). `is_final(reply)` stops decoding
+    early once a reply is complete. `usage` counts prompt tokens submitted and
+    evaluated and reply tokens decoded.
+    """
+
+    def __init__(
+        self,
+        engine: LlamaEngine,
+        renderer: Renderer,
+        *,
+        reuse_prefix: bool = False,
+        is_final: Callable[[str], bool] | None = None,
+    ):
+        self.engine = engine
+        self.renderer = renderer
+        self.reuse_prefix = reuse_prefix
+        self.is_final = is_final
+        self._prompt: list[int] = []
+        self._usage = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "decode_tokens": 0}
+
+    def reset(self) -> None:
+        """Start a new conversation: the next prompt is evaluated from position 0."""
+        self._prompt = []
+
+    def usage(self) -> dict[str, int]:
+        return dict(self._usage)
+
+    def _keep(self, tokens: list[int]) -> int:
+        previous = self._prompt
+        if not (self.reuse_prefix and previous and tokens[: len(previous)] == previous):
+            return 0
+        cached = self.engine.cached_tokens()
+        keep = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            keep += 1
+        return min(keep, len(tokens) - 1)
+
+    def __call__(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        tokens = self.engine.tokenize(self.renderer.render_messages(messages))
+        keep = self._keep(tokens)
+        logits = self.engine.extend(tokens, keep)
+        budget = max(1, min(max_tokens, self.engine.n_ctx - len(tokens) - 1))
+        generation = self.engine.greedy(len(tokens), logits, budget, self.is_final)
+        self._prompt = tokens
+        self._usage["prompt_tokens"] += len(tokens)
+        self._usage["prompt_tokens_evaluated"] += len(tokens) - keep
+        self._usage["decode_tokens"] += len(generation.tokens)
+        return generation.raw
+
+    def clip(self, text: str, max_tokens: int) -> tuple[str, int, bool]:
+        """`text` cut to at most `max_tokens` of this model's tokens (between words where
+        possible), its token count, and whether it was cut."""
+        llm = self.engine.llm
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= max_tokens:
+            return text, len(tokens), False
+        cut = self.engine._detok(tokens[:max_tokens])
+        if " " in cut.strip():
+            cut = cut[: cut.rstrip().rfind(" ")]
+        cut = cut.rstrip()
+        n = len(llm.tokenize(cut.encode("utf-8"), add_bos=False, special=False))
+        return cut, n, True
+
+
 def chat_generator(
-    manifest: Mapping[str, Any], *, max_ctx: int, threads: int, n_batch: int, n_gpu_layers: int
-) -> Callable[[list[dict[str, str]], int], str]:
+    manifest: Mapping[str, Any],
+    *,
+    max_ctx: int,
+    threads: int,
+    n_batch: int,
+    n_gpu_layers: int,
+    reuse_prefix: bool = False,
+    is_final: Callable[[str], bool] | None = None,
+) -> ChatGenerator:
     """Greedy chat completions from the model in `manifest`, in its own chat template
-    (the agent's planner and the answer judge both talk to a model this way)."""
+    (the agent and the answer judge both talk to a model this way)."""
     from safescale.data.models import verify_model_file
 
     engine = LlamaEngine(
@@ -301,8 +394,4 @@ def chat_generator(
         n_gpu_layers=n_gpu_layers,
     )
     renderer = Renderer(manifest["prompt_style"], engine.llm)
-
-    def generate(messages: list[dict[str, str]], max_tokens: int) -> str:
-        return engine.generate_text(renderer.render_messages(messages), max_tokens)
-
-    return generate
+    return ChatGenerator(engine, renderer, reuse_prefix=reuse_prefix, is_final=is_final)

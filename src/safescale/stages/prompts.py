@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from safescale.data.benchmark import read_canonical
@@ -35,8 +36,11 @@ def run_agent(
     n_gpu_layers: int,
     out_transcripts: str,
 ) -> None:
-    """One transcript per question: the agent model's queries, rounds and chosen chunks."""
+    """One transcript per question: what the agent read, searched, decided and chose."""
+    from functools import partial
+
     from safescale.inference.llama_engine import chat_generator
+    from safescale.prompting.agent_protocol import reply_complete
     from safescale.prompting.agentic import AgentSettings, agent_transcript
     from safescale.retrieval.search import Retriever
 
@@ -45,16 +49,51 @@ def run_agent(
     by_id = {c.chunk_id: c for c in read_chunks(chunks)}
     search = Retriever(retriever, bm25, chroma, rrf_k, 1).search
     generate = chat_generator(
-        manifest, max_ctx=4096, threads=threads, n_batch=n_batch, n_gpu_layers=n_gpu_layers
+        manifest,
+        max_ctx=4096,
+        threads=threads,
+        n_batch=n_batch,
+        n_gpu_layers=n_gpu_layers,
+        reuse_prefix=True,
+        is_final=partial(reply_complete, limit=agent.queries_per_round),
     )
     transcripts = []
     questions = read_canonical(benchmark)
     for i, q in enumerate(questions, 1):
-        transcripts.append(agent_transcript(q, generate, search, lambda c: by_id[c].title, agent))
-        print(f"[agent {manifest['name']}] {i}/{len(questions)}", flush=True)
-    n_fb = sum(t["n_fallbacks"] > 0 for t in transcripts)
-    print(f"questions with a fallback query: {n_fb}/{len(transcripts)}")
+        generate.reset()  # one conversation per question: no cache shared across questions
+        t = agent_transcript(
+            q, generate, search, by_id.__getitem__, agent, generate.clip, generate.usage
+        )
+        transcripts.append({"agent_model": manifest["name"], **t})
+        print(
+            f"[agent {manifest['name']}] {i}/{len(questions)} {q.question_id}: "
+            f"{t['usable_rounds']}/{t['n_rounds']} usable rounds, stopped by {t['stopped_by']}, "
+            f"evidence {t['evidence']}, {t['prompt_tokens_evaluated']} prompt + "
+            f"{t['decode_tokens']} decode tokens",
+            flush=True,
+        )
+    rounds = sum(t["n_rounds"] for t in transcripts)
+    usable = sum(t["usable_rounds"] for t in transcripts)
+    fallback = sum(t["evidence"] == "fallback" for t in transcripts)
+    print(f"usable rounds: {usable}/{rounds}; fallback evidence: {fallback}/{len(transcripts)}")
     write_jsonl(transcripts, out_transcripts)
+
+
+def summarize_agent(*, transcripts: Sequence[str], models: Sequence[str], out_summary: str) -> None:
+    """Per model: usable share, who stopped, fallback evidence and token cost of the agent."""
+    from safescale.prompting.agentic import mostly_fallback_models, summarize_transcripts
+
+    if len(transcripts) != len(models):
+        raise ValueError(f"{len(transcripts)} transcript files for {len(models)} models")
+    table = summarize_transcripts(
+        {m: read_jsonl(path) for m, path in zip(models, transcripts, strict=True)}
+    )
+    print(table.to_string(index=False))
+    for name in mostly_fallback_models(table):
+        print(f"WARNING: the agentic condition for model {name} mostly fell back")
+    tmp = Path(f"{out_summary}.tmp")  # renamed when complete: never a half-written table
+    table.to_csv(tmp, index=False)
+    tmp.replace(out_summary)
 
 
 def build_prompts(
