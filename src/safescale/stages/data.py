@@ -42,9 +42,7 @@ def prepare_benchmark(
     mapping = ColumnMapping.from_config(columns)
     rules = CellRules.from_config({"label_values": label_values, "options": options})
     questions = load_benchmark(source, mapping, fmt, required_evidence(conditions), rules=rules)
-    chosen = select(
-        questions, limit=limit, shuffle=shuffle, seed=seed, stratify_by=stratify_by
-    )
+    chosen = select(questions, limit=limit, shuffle=shuffle, seed=seed, stratify_by=stratify_by)
     write_canonical(chosen, out_questions)
     unsupported = [
         c
