@@ -180,7 +180,7 @@ def test_template_head_is_reused_without_changing_results(smollm2_path):
             n = head_length(head, prompts[i])
             assert 10 < n < len(prompts[i])  # system prompt and user-turn start are shared
             res = eng.answer(
-                prompts[i], Q.letters, Decoding(n_samples=5), [7, 8, 9, 10, 11], head_len=n
+                prompts[i], Q.letters, Decoding(n_samples=5), [7, 8, 9, 10, 11], splits=[n]
             )
             out[i] = (res["letter_probs"], res["greedy"].raw, [s.raw for s in res["samples"]])
         evaluated = eng.stats.prompt_tokens_evaluated

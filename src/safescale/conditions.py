@@ -73,5 +73,19 @@ RETRIEVAL_TOP_K: dict[str, int | None] = {
     TOP_10: 10,
 }
 
+# Conditions whose context is the retriever's ranking read from the top: for one
+# question, a shorter one's evidence is the start of a longer one's, so one job per
+# model answers them together and evaluates the shared start once
+# (rule run_inference_ranked). padded_top_1 pads its chunk and shares nothing.
+RANKED_EVIDENCE: tuple[str, ...] = (TOP_1, STANDARD_RAG, TOP_5, TOP_10, MAX_CONTEXT)
+RANKED_EVIDENCE_JOB = "ranked_evidence"
+
+
+def answered_together(conditions: Iterable[str]) -> list[str]:
+    """The configured conditions one ranked-evidence job answers (none if fewer than two)."""
+    chosen = [c for c in RANKED_EVIDENCE if c in set(conditions)]
+    return chosen if len(chosen) >= 2 else []
+
+
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 LABEL_KINDS: tuple[str, ...] = ("high_risk", "unsafe", "contradicts")

@@ -68,6 +68,10 @@ LARGEST_MODEL = largest_model({m: MODEL_SPECS[m].params_b for m in MODELS})
 # Every model whose weights the run needs (the agent and judge models included).
 ALL_MODELS = list(MODEL_SPECS)
 CONDITIONS = list(config["conditions"])
+# Ranked-evidence conditions one job per model answers together (run_inference_ranked);
+# every other condition has a job of its own (run_inference).
+RANKED_TOGETHER = C.answered_together(CONDITIONS)
+ANSWERED_ALONE = [c for c in C.ALL_CONDITIONS if c not in RANKED_TOGETHER]
 RETRIEVER = config["retrieval"]["retriever"]
 RETRIEVERS = sorted(set(config["retrieval"]["evaluate"]) | {RETRIEVER})
 CACHE_DIR = str(_cache_dir(config))

@@ -13,6 +13,8 @@ rule run_inference:
         "logs/inference/{model}/{condition}.log",
     benchmark:
         "benchmarks/inference/{model}/{condition}.tsv"
+    wildcard_constraints:
+        condition="|".join(ANSWERED_ALONE),
     conda:
         CONDA_ENV
     threads: THREADS
@@ -26,6 +28,44 @@ rule run_inference:
         predicts=prediction_settings(config),
     script:
         "../scripts/run_inference.py"
+
+
+if RANKED_TOGETHER:
+
+    rule run_inference_ranked:
+        input:
+            benchmark="results/data/benchmark.jsonl",
+            prompts=expand(
+                "results/prompts/{{model}}/{condition}.jsonl",
+                condition=RANKED_TOGETHER,
+            ),
+            model="results/models/{model}.json",
+        output:
+            predictions=expand(
+                "results/predictions/{{model}}/{condition}.jsonl",
+                condition=RANKED_TOGETHER,
+            ),
+            summaries=expand(
+                "results/predictions/{{model}}/{condition}.summary.json",
+                condition=RANKED_TOGETHER,
+            ),
+        log:
+            f"logs/inference/{{model}}/{C.RANKED_EVIDENCE_JOB}.log",
+        benchmark:
+            f"benchmarks/inference/{{model}}/{C.RANKED_EVIDENCE_JOB}.tsv"
+        conda:
+            CONDA_ENV
+        threads: THREADS
+        # the longest jobs start first, so two cores are not left with one long job
+        priority: 10
+        resources:
+            mem_mb=4000,
+            runtime=480,
+            gpu=0,
+        params:
+            predicts=prediction_settings(config),
+        script:
+            "../scripts/run_inference_ranked.py"
 
 
 rule summarize_parsing:

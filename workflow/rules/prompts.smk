@@ -17,6 +17,8 @@ rule run_agent:
     conda:
         CONDA_ENV
     threads: THREADS
+    # a long job that agentic_rag waits for: start it first
+    priority: 10
     resources:
         mem_mb=4000,
         runtime=120,

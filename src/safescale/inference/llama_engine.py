@@ -11,8 +11,9 @@ sampling; shared prefixes are simply not recomputed.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,10 @@ class LlamaEngine:
         self.n_ctx = n_ctx
         self.stats = EngineStats()
         self._letter_ids = self._letter_tokens()
-        self._head: tuple[int, ...] = ()  # the template head held at positions 0.. in the cache
+        # The prompt whose tokens the cache holds at positions 0.., and the splits it
+        # was evaluated at (prime): the only state a later prompt may reuse.
+        self._held: tuple[int, ...] = ()
+        self._held_splits: tuple[int, ...] = ()
 
     # --- low-level --------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -120,28 +124,46 @@ class LlamaEngine:
         self.llm.eval(tokens)
         return self._logits()
 
-    def prime(self, tokens: list[int], head_len: int = 0) -> np.ndarray:
+    def prime(self, tokens: list[int], splits: Sequence[int] = ()) -> np.ndarray:
         """Evaluate a prompt and return the next-token logits.
 
         Logits depend (in the last bits) on how tokens were batched, so reusing
         whatever another prompt left in the cache would make a question's samples
         depend on which question ran before it, and a resumed run would differ
-        from an uninterrupted one. The one reuse allowed is a fixed split:
-        ``tokens[:head_len]`` (the template head: system prompt and the start of
-        the user turn, identical for every prompt of a job) is always evaluated
-        as its own batch from position 0, kept, and each prompt evaluates only
-        its remainder after it. The split depends on the prompt alone, so the
-        logits do not depend on order or resumption. Within one prompt, this
-        single evaluation serves the greedy answer, the letter probabilities and
-        every sample.
+        from an uninterrupted one. Reuse is allowed only at fixed splits that
+        depend on the prompt alone (`prompt_splits`: the end of the template head,
+        the start of each numbered evidence entry after the first, the start of
+        the question): the prompt is always evaluated as one batch per piece
+        between splits, and a prompt that shares its tokens up to a split, and
+        the same splits before it, with the prompt held in the cache evaluates
+        only the pieces after that split. The KV entries of a piece depend only on
+        the tokens up to its end and on the pieces before it, so the logits do not
+        depend on order or resumption. Within one prompt this single evaluation
+        serves the greedy answer, the letter probabilities and every sample.
         """
-        if 0 < head_len < len(tokens):
-            head = tuple(tokens[:head_len])
-            if head != self._head:
-                self.extend(list(head), 0)
-                self._head = head
-            return self.extend(tokens, head_len)
-        return self.extend(tokens, 0)
+        if len(tokens) + 1 > self.n_ctx:
+            raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
+        cuts = sorted({s for s in splits if 0 < s < len(tokens)})
+        start = 0
+        for s in reversed(cuts):
+            if (
+                s <= len(self._held)
+                and self._held[:s] == tuple(tokens[:s])
+                and [x for x in self._held_splits if x <= s] == [x for x in cuts if x <= s]
+            ):
+                start = s
+                break
+        # until every piece is in, only what precedes `start` is known to hold
+        self._held = tuple(tokens[:start])
+        self._held_splits = tuple(x for x in cuts if x <= start)
+        t0 = time.perf_counter()
+        bounds = [start, *(s for s in cuts if s > start), len(tokens)]
+        for a, b in itertools.pairwise(bounds):
+            logits = self._eval_at(a, tokens[a:b])
+        self.stats.seconds_prompt += time.perf_counter() - t0
+        self.stats.prompt_tokens_evaluated += len(tokens) - start
+        self._held, self._held_splits = tuple(tokens), tuple(cuts)
+        return logits
 
     def extend(self, tokens: list[int], keep: int) -> np.ndarray:
         """Evaluate `tokens` reusing the first `keep` positions of the KV cache.
@@ -149,18 +171,20 @@ class LlamaEngine:
         Only for a prompt that continues the conversation whose tokens (prompt and
         reply) this engine evaluated last, within one question: the split then
         depends on that question alone, so its logits are the same in every run
-        (ChatGenerator checks this; `prime` is `keep=0`).
+        (ChatGenerator checks this).
         """
         if len(tokens) + 1 > self.n_ctx:
             raise ValueError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
         if not 0 <= keep < len(tokens) or keep > self.llm.n_tokens:
             raise ValueError(f"cannot keep {keep} cached tokens of a {len(tokens)}-token prompt")
+        # positions from `keep` on are overwritten: splits after it no longer hold
+        self._held_splits = tuple(x for x in self._held_splits if x <= keep)
+        self._held = tuple(tokens[:keep])
         t0 = time.perf_counter()
-        if keep < len(self._head):
-            self._head = ()  # positions from `keep` on are overwritten
         logits = self._eval_at(keep, tokens[keep:])
         self.stats.seconds_prompt += time.perf_counter() - t0
         self.stats.prompt_tokens_evaluated += len(tokens) - keep
+        self._held = tuple(tokens)
         return logits
 
     def cached_tokens(self) -> list[int]:
@@ -257,11 +281,11 @@ class LlamaEngine:
         decoding: Decoding,
         sample_seeds: list[int],
         is_final: Callable[[str], bool] | None = None,
-        head_len: int = 0,
+        splits: Sequence[int] = (),
     ) -> dict:
         """Everything the study records for one prompt, from one prompt evaluation."""
         t0 = time.perf_counter()
-        logits = self.prime(prompt_tokens, head_len)
+        logits = self.prime(prompt_tokens, splits)
         greedy = self.greedy(len(prompt_tokens), logits, decoding.greedy_max_tokens, is_final)
         latency = time.perf_counter() - t0
         probs, mass = self.letter_probabilities(logits, letters)
@@ -305,8 +329,10 @@ class ChatGenerator:
 
     With `reuse_prefix`, a prompt that starts with the whole previous prompt (the
     same conversation, one turn further) evaluates only what follows the tokens
-    already cached; `reset` starts a new conversation, so nothing is ever reused
-    across questions (see LlamaEngine.prime). `is_final(reply)` stops decoding
+    already cached; `reset` starts a new conversation. The only thing reused
+    across conversations is `opening`, the text every conversation starts with
+    (the agent's instruction and worked example), at a fixed split
+    (LlamaEngine.prime). `is_final(reply)` stops decoding
     early once a reply is complete. `usage` counts prompt tokens submitted and
     evaluated and reply tokens decoded.
     """
@@ -318,11 +344,13 @@ class ChatGenerator:
         *,
         reuse_prefix: bool = False,
         is_final: Callable[[str], bool] | None = None,
+        opening: str | None = None,
     ):
         self.engine = engine
         self.renderer = renderer
         self.reuse_prefix = reuse_prefix
         self.is_final = is_final
+        self._opening = engine.tokenize(opening) if opening else []
         self._prompt: list[int] = []
         self._usage = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "decode_tokens": 0}
 
@@ -348,12 +376,17 @@ class ChatGenerator:
     def __call__(self, messages: list[dict[str, str]], max_tokens: int) -> str:
         tokens = self.engine.tokenize(self.renderer.render_messages(messages))
         keep = self._keep(tokens)
-        logits = self.engine.extend(tokens, keep)
+        before = self.engine.stats.prompt_tokens_evaluated
+        if keep == 0:
+            logits = self.engine.prime(tokens, [head_length(self._opening, tokens)])
+        else:
+            logits = self.engine.extend(tokens, keep)
+        evaluated = self.engine.stats.prompt_tokens_evaluated - before
         budget = max(1, min(max_tokens, self.engine.n_ctx - len(tokens) - 1))
         generation = self.engine.greedy(len(tokens), logits, budget, self.is_final)
         self._prompt = tokens
         self._usage["prompt_tokens"] += len(tokens)
-        self._usage["prompt_tokens_evaluated"] += len(tokens) - keep
+        self._usage["prompt_tokens_evaluated"] += evaluated
         self._usage["decode_tokens"] += len(generation.tokens)
         return generation.raw
 
@@ -381,9 +414,11 @@ def chat_generator(
     n_gpu_layers: int,
     reuse_prefix: bool = False,
     is_final: Callable[[str], bool] | None = None,
+    opening: list[dict[str, str]] | None = None,
 ) -> ChatGenerator:
     """Greedy chat completions from the model in `manifest`, in its own chat template
-    (the agent and the answer judge both talk to a model this way)."""
+    (the agent and the answer judge both talk to a model this way); `opening`: the
+    messages every conversation starts with, evaluated once and reused."""
     from safescale.data.models import verify_model_file
 
     engine = LlamaEngine(
@@ -394,4 +429,10 @@ def chat_generator(
         n_gpu_layers=n_gpu_layers,
     )
     renderer = Renderer(manifest["prompt_style"], engine.llm)
-    return ChatGenerator(engine, renderer, reuse_prefix=reuse_prefix, is_final=is_final)
+    return ChatGenerator(
+        engine,
+        renderer,
+        reuse_prefix=reuse_prefix,
+        is_final=is_final,
+        opening=renderer.opening(opening) if opening else None,
+    )

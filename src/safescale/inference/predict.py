@@ -13,6 +13,7 @@ from safescale.data.question import Question
 from safescale.inference.llama_engine import Decoding, LlamaEngine, head_length
 from safescale.inference.parsing import letter_is_final, parse_letter
 from safescale.inference.sampling import derive_seed
+from safescale.prompting.templates import evidence_entry_offsets
 
 # Below this median raw letter mass a cell's letter probabilities describe a
 # small corner of what the model would say: probability-based confidence
@@ -22,7 +23,7 @@ RELIABLE_LETTER_MASS = 0.5
 
 # How the engine splits a prompt for evaluation (LlamaEngine.prime); part of the
 # run key because the split changes logits in the last bits.
-EVALUATION_SPLIT = "template-head"
+EVALUATION_SPLIT = "template-head+evidence-entries"
 
 
 def run_key(prompts: Sequence[dict], model_sha: str, decoding: Decoding, seed: int) -> str:
@@ -105,19 +106,22 @@ def predict_llama(
     head: list[int] | None = None,
 ) -> dict:
     """`head`: the tokens of the job's template head, evaluated once and reused
-    (LlamaEngine.prime); None evaluates every prompt whole."""
+    (LlamaEngine.prime); None evaluates every prompt whole. A prompt is also split
+    where its numbered evidence entries start, so prompts of one question whose
+    evidence shares its first entries share their evaluation (prompt_splits)."""
     rec, seeds = new_record(prompt, q, decoding, seed)
     if seeds is None:
         return rec
     try:
         tokens = engine.tokenize(prompt["prompt"])
+        splits = prompt_splits(engine, prompt["prompt"], tokens, q, head) if head else []
         out = engine.answer(
             tokens,
             q.letters,
             decoding,
             seeds,
             is_final=lambda text: letter_is_final(text, q.letters),
-            head_len=head_length(head, tokens) if head else 0,
+            splits=splits,
         )
     except Exception as exc:  # recorded per question unless the config says fail
         if on_error == "fail":
@@ -139,6 +143,19 @@ def predict_llama(
     )
     rec["prompt_tokens"] = len(tokens)
     return rec
+
+
+def prompt_splits(
+    engine: LlamaEngine, text: str, tokens: list[int], q: Question, head: list[int]
+) -> list[int]:
+    """Token positions where the engine splits a prompt: the end of the template head
+    and each evidence entry offset (evidence_entry_offsets), each mapped to the
+    tokens the prompt shares with its own text up to there. Depends on the prompt
+    alone, so results do not depend on which prompts ran before."""
+    cuts = [head_length(head, tokens)]
+    for offset in evidence_entry_offsets(text, q):
+        cuts.append(head_length(engine.tokenize(text[:offset]), tokens))
+    return cuts
 
 
 def letter_mass_median(records: Sequence[dict]) -> float:

@@ -18,8 +18,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -113,6 +114,19 @@ class Progress:
             self.last = now
 
 
+@dataclass
+class Task:
+    """One prediction file to write: its (question, prompt record) items in output
+    order, its path and the run key its partial file must carry to be resumed."""
+
+    items: list[tuple[Question, dict]]
+    output: Path
+    run_key: str
+    counts: dict[str, float] = field(
+        default_factory=lambda: {"resumed": 0, "computed": 0, "seconds": 0.0, "cpu_seconds": 0.0}
+    )
+
+
 def run_resumable(
     items: Iterable[tuple[Question, dict]],
     output: str | Path,
@@ -121,33 +135,55 @@ def run_resumable(
     label: str = "",
 ) -> dict[str, int]:
     """Write one prediction per (question, prompt record); resume a partial run."""
-    output = Path(output)
-    partial = output.with_name(output.name + PARTIAL_SUFFIX)
-    items = list(items)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    progress = Progress(len(items), label)
-    counts = {"resumed": 0, "computed": 0}
-    with locked_partial(partial) as fh:
-        done = _read_partial(fh, run_key)
-        # Rewrite the partial file with the valid lines we keep (drops a torn last line).
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"run_key": run_key}) + "\n")
-        for q, _ in items:
-            if q.question_id in done:
-                fh.write(json.dumps(done[q.question_id], ensure_ascii=False) + "\n")
-        fh.flush()
-        for q, prompt in items:
-            if q.question_id in done:
-                counts["resumed"] += 1
-            else:
-                rec = predict(q, prompt)
-                done[q.question_id] = rec
+    task = Task(list(items), Path(output), run_key)
+    run_resumable_together([task], predict, label)
+    return {k: int(task.counts[k]) for k in ("resumed", "computed")}
+
+
+def run_resumable_together(
+    tasks: Sequence[Task], predict: Callable[[Question, dict], dict], label: str = ""
+) -> None:
+    """Write several prediction files question by question: each question's prompts of
+    every task are answered one after the other (so prompts that share a prefix share
+    its evaluation), and each file resumes on its own. Per-task counts, wall and CPU
+    seconds of its predictions go to `task.counts`."""
+    order = list(dict.fromkeys(q.question_id for t in tasks for q, _ in t.items))
+    progress = Progress(len(order), label)
+    with ExitStack() as stack:
+        done, handles = [], []
+        for task in tasks:
+            partial = task.output.with_name(task.output.name + PARTIAL_SUFFIX)
+            task.output.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(locked_partial(partial))
+            kept = _read_partial(fh, task.run_key)
+            # Rewrite the partial file with the valid lines we keep (drops a torn last line).
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"run_key": task.run_key}) + "\n")
+            for q, _ in task.items:
+                if q.question_id in kept:
+                    fh.write(json.dumps(kept[q.question_id], ensure_ascii=False) + "\n")
+            fh.flush()
+            done.append(kept)
+            handles.append(fh)
+        by_question = [{q.question_id: (q, p) for q, p in t.items} for t in tasks]
+        for qid in order:
+            for task, kept, fh, items in zip(tasks, done, handles, by_question, strict=True):
+                if qid not in items:
+                    continue
+                if qid in kept:
+                    task.counts["resumed"] += 1
+                    continue
+                t0, cpu0 = time.perf_counter(), time.process_time()
+                rec = predict(*items[qid])
+                task.counts["seconds"] += time.perf_counter() - t0
+                task.counts["cpu_seconds"] += time.process_time() - cpu0
+                kept[qid] = rec
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-                counts["computed"] += 1
+                task.counts["computed"] += 1
             progress.step()
-        write_jsonl([done[q.question_id] for q, _ in items], output)  # atomic: tmp + rename
-        partial.unlink()
-    return counts
+        for task, kept in zip(tasks, done, strict=True):
+            write_jsonl([kept[q.question_id] for q, _ in task.items], task.output)  # atomic
+            task.output.with_name(task.output.name + PARTIAL_SUFFIX).unlink()

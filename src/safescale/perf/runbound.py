@@ -30,7 +30,7 @@ from safescale.jsonio import read_json, read_jsonl
 
 @dataclass(frozen=True)
 class Job:
-    """One finished run_inference job of the run directory."""
+    """One finished condition of an inference job of the run directory."""
 
     model: str
     condition: str
@@ -42,6 +42,7 @@ class Job:
     loop_cpu_s: float  # CPU clocks from the job's summary (NaN in older summaries)
     job_cpu_s: float
     prompts: tuple[str, ...]  # the answered prompts' text
+    job: str = ""  # the Snakemake job: the condition, or the ranked-evidence job
 
 
 def unique_prefix_tokens(sequences: Iterable[Sequence[int]]) -> int:
@@ -121,9 +122,8 @@ def read_jobs(run_dir: Path) -> list[Job]:
         if not prompts_path.exists():
             raise FileNotFoundError(f"{prompts_path}: the prompts of {summary_path} are missing")
         prompts = tuple(p["prompt"] for p in read_jsonl(prompts_path) if p["status"] == "ok")
-        job_s = read_job_seconds(
-            run_dir.parent / "benchmarks" / "inference" / model / f"{condition}.tsv"
-        )
+        job = summary.get("job", condition)  # a ranked-evidence job answers several
+        job_s = read_job_seconds(run_dir.parent / "benchmarks" / "inference" / model / f"{job}.tsv")
         jobs.append(
             Job(
                 model=model,
@@ -133,6 +133,7 @@ def read_jobs(run_dir: Path) -> list[Job]:
                 decode_steps=int(engine["decode_steps"]),
                 loop_s=float(summary["seconds"]),
                 job_s=job_s,
+                job=job,
                 loop_cpu_s=float(summary.get("cpu_seconds", math.nan)),
                 job_cpu_s=float(summary.get("process_cpu_seconds", math.nan)),
                 prompts=prompts,
@@ -167,9 +168,12 @@ def bound_rows(
             no_sharing = _peak_bound(peak, total, steps, "wall")
             no_sharing_cpu = _peak_bound(peak, total, steps, "cpu")
             loop_s = sum(j.loop_s for j in group)
-            job_s = sum(j.job_s for j in group)  # NaN if any benchmark file is missing
+            # a job that answered several conditions counts once, and not per condition
+            jobs_once = {j.job or j.condition: j for j in group}.values()
+            shared = len(group) == 1 and group[0].job not in ("", group[0].condition)
+            job_s = math.nan if shared else sum(j.job_s for j in jobs_once)  # NaN: file missing
             loop_cpu_s = sum(j.loop_cpu_s for j in group)
-            job_cpu_s = sum(j.job_cpu_s for j in group)
+            job_cpu_s = math.nan if shared else sum(j.job_cpu_s for j in jobs_once)
             rows.append(
                 {
                     "model": model,

@@ -47,6 +47,27 @@ def context_in_prompt(prompt: str, q: Question) -> str | None:
     return prompt[start + len(CONTEXT_HEADER) : end].rstrip("\n")
 
 
+def evidence_entry_offsets(prompt: str, q: Question) -> list[int]:
+    """Where, in a rendered prompt, each numbered evidence entry after the first and
+    then the question start (character offsets; [] without numbered evidence).
+
+    Two prompts of one question whose ranked evidence agrees on its first k
+    entries (top-k RAG and max-context) are identical up to the (k+1)-th offset
+    of the longer one; the engine splits every prompt there so the shorter
+    one's evidence is evaluated once (LlamaEngine.prime).
+    """
+    first = prompt.find(f"{CONTEXT_HEADER}[1] ")
+    end = prompt.rfind(format_question(q))
+    if first < 0 or end < first:
+        return []
+    offsets, i, pos = [], 2, first
+    while (pos := prompt.find(f"\n\n[{i}] ", pos, end)) >= 0:
+        pos += 2
+        offsets.append(pos)
+        i += 1
+    return [*offsets, end]
+
+
 def user_message(q: Question, context: str | None) -> str:
     return context_block(context) + format_question(q)
 
@@ -112,9 +133,12 @@ class Renderer:
         worked example, for base models) up to where the user's content begins."""
         if self._formatter is None:
             return f"{SYSTEM_PROMPT}\n\n{COMPLETION_EXAMPLE}"
-        rendered = self.render_messages(
-            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": _SENTINEL}]
-        )
+        return self.opening([{"role": "system", "content": SYSTEM_PROMPT}])
+
+    def opening(self, messages: list[dict[str, str]]) -> str:
+        """The text every conversation that starts with `messages` and goes on with a
+        user turn begins with, up to where that turn's content starts."""
+        rendered = self.render_messages([*messages, {"role": "user", "content": _SENTINEL}])
         return rendered.split(_SENTINEL)[0]
 
     def tokenize(self, text: str) -> list[int]:

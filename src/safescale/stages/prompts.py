@@ -40,7 +40,7 @@ def run_agent(
     from functools import partial
 
     from safescale.inference.llama_engine import chat_generator
-    from safescale.prompting.agent_protocol import reply_complete
+    from safescale.prompting.agent_protocol import opening_messages, reply_complete
     from safescale.prompting.agentic import AgentSettings, agent_transcript
     from safescale.retrieval.search import Retriever
 
@@ -56,11 +56,12 @@ def run_agent(
         n_gpu_layers=n_gpu_layers,
         reuse_prefix=True,
         is_final=partial(reply_complete, limit=agent.queries_per_round),
+        opening=opening_messages(agent.queries_per_round),
     )
     transcripts = []
     questions = read_canonical(benchmark)
     for i, q in enumerate(questions, 1):
-        generate.reset()  # one conversation per question: no cache shared across questions
+        generate.reset()  # one conversation per question; only the opening is shared
         t = agent_transcript(
             q, generate, search, by_id.__getitem__, agent, generate.clip, generate.usage
         )
