@@ -90,6 +90,27 @@ def test_bound_rows_arithmetic(tmp_path):
     assert everything["bound_s"] == pytest.approx(7 / 100 + 40 / 10)
 
 
+def test_a_job_that_answered_two_conditions_counts_once(tmp_path):
+    """A ranked-evidence job writes one summary per condition; its Snakemake
+    benchmark file and process clock belong to the job, not to each condition."""
+    results = _write_run(tmp_path, tsv=None)
+    for condition in ("closed_book", "clean_evidence"):
+        path = results / "predictions" / "m" / f"{condition}.summary.json"
+        summary = json.loads(path.read_text())
+        path.write_text(json.dumps({**summary, "job": "ranked_evidence"}))
+    bench = tmp_path / "benchmarks" / "inference" / "m"
+    bench.mkdir(parents=True)
+    (bench / "ranked_evidence.tsv").write_text("s\th:m:s\tcpu_time\n20.0\t0:00:20\t1.0\n")
+    jobs = read_jobs(results)
+    rows = {
+        r["condition"]: r
+        for r in bound_rows(jobs, {("m", j.condition): [[1]] for j in jobs}, {"m": PEAK})
+    }
+    assert math.isnan(rows["closed_book"]["job_s"]) and math.isnan(rows["closed_book"]["job_cpu_s"])
+    assert rows["all"]["job_s"] == 20.0 and rows["all"]["job_cpu_s"] == 9.0
+    assert rows["all"]["loop_cpu_s"] == 8.0
+
+
 def test_missing_benchmark_files_give_nan_not_zero(tmp_path):
     jobs = read_jobs(_write_run(tmp_path, tsv=None))
     rows = bound_rows(jobs, {("m", j.condition): [[1]] for j in jobs}, {"m": PEAK})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,29 @@ def test_dry_run_lists_full_dag(config, tmp_path):
         "provenance",
     ):
         assert rule in out, rule
+
+
+def test_ranked_evidence_conditions_share_one_job_per_model(tmp_path):
+    """standard_rag and max_context of a model come from one run_inference_ranked job;
+    alone, a ranked condition has a run_inference job of its own."""
+    import yaml
+
+    def jobs(conditions: list[str]) -> str:
+        cfg = tmp_path / f"{len(conditions)}.yaml"
+        cfg.write_text(yaml.safe_dump({"conditions": conditions}))
+        res = run(
+            "-n", "--configfile", str(ROOT / "config/config.yaml"), str(cfg),
+            "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-3000:]
+        return res.stdout + res.stderr
+
+    both = jobs(["closed_book", "standard_rag", "max_context"])
+    assert re.search(r"run_inference_ranked\s+2\b", both), both[-2000:]
+    assert re.search(r"run_inference\s+2\b", both)  # closed_book of two models
+    alone = jobs(["closed_book", "max_context"])
+    assert "run_inference_ranked" not in alone
+    assert re.search(r"run_inference\s+4\b", alone)
 
 
 def test_lint_is_clean():

@@ -200,3 +200,78 @@ def test_head_length_stops_at_the_first_difference_and_leaves_a_token():
     assert head_length([1, 2, 3], [1, 2, 4, 5]) == 2
     assert head_length([1, 2, 3], [1, 2, 3]) == 2
     assert head_length([], [1, 2]) == 0
+
+
+def test_ranked_evidence_is_shared_across_prompts_without_changing_results(smollm2_path):
+    """A top-2 prompt's evidence is the start of a top-4 prompt's: answered one after
+    the other, the second evaluates only what follows it, and every result equals
+    that of the prompt answered alone (splits depend on the prompt only)."""
+    from safescale.inference.predict import prompt_splits
+    from safescale.prompting.contexts import format_chunks
+    from safescale.retrieval.chunking import Chunk
+
+    chunks = [
+        Chunk(f"c{i}", f"p{i}", f"Title {i}", f"Evidence sentence number {i}. " * 6, 0)
+        for i in range(1, 5)
+    ]
+
+    def run(order: list[int]) -> tuple[dict[int, tuple], int, list[int]]:
+        eng = LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
+        r = Renderer("chat", eng.llm)
+        head = eng.tokenize(r.head())
+        texts = [r.render(Q, format_chunks(chunks[:2])), r.render(Q, format_chunks(chunks))]
+        out, lengths = {}, []
+        for i in order:
+            tokens = eng.tokenize(texts[i])
+            splits = prompt_splits(eng, texts[i], tokens, Q, head)
+            assert len(splits) == 1 + (2 if i == 0 else 4)  # head, entries 2.., question
+            res = eng.answer(tokens, Q.letters, Decoding(n_samples=4), [1, 2, 3, 4], splits=splits)
+            out[i] = (res["letter_probs"], res["greedy"].raw, [s.raw for s in res["samples"]])
+            lengths.append(len(tokens))
+        return out, eng.stats.prompt_tokens_evaluated, lengths
+
+    short_first, evaluated, lengths = run([0, 1])
+    long_first, evaluated_back, _ = run([1, 0])
+    alone_long, _, _ = run([1])
+    alone_short, _, _ = run([0])
+    assert short_first == long_first
+    assert short_first[1] == alone_long[1] and short_first[0] == alone_short[0]
+    assert evaluated < sum(lengths) - 100  # two evidence entries were read once
+    assert evaluated_back < sum(lengths) - 100
+
+
+def test_evidence_entry_offsets_mark_each_entry_after_the_first_and_the_question():
+    from safescale.prompting.contexts import format_chunks
+    from safescale.prompting.templates import completion_prompt, evidence_entry_offsets
+    from safescale.retrieval.chunking import Chunk
+
+    chunks = [Chunk(f"c{i}", f"p{i}", f"T{i}", f"text {i}", 0) for i in range(1, 4)]
+    prompt = completion_prompt(Q, format_chunks(chunks))
+    offsets = evidence_entry_offsets(prompt, Q)
+    assert [prompt[o : o + 4] for o in offsets] == ["[2] ", "[3] ", "Ques"]
+    assert evidence_entry_offsets(completion_prompt(Q, "plain clean evidence"), Q) == []
+    assert evidence_entry_offsets(completion_prompt(Q, None), Q) == []
+
+
+def test_the_agent_opening_is_read_once_and_replies_do_not_change(smollm2_path):
+    """Every conversation starts with the same opening: it is evaluated once per
+    engine, and each conversation's replies equal those of a fresh engine."""
+    from safescale.inference.llama_engine import ChatGenerator
+
+    opening = [{"role": "system", "content": "Reply with one word. " * 8}]
+
+    def ask(generate: ChatGenerator, text: str) -> str:
+        generate.reset()
+        return generate([*opening, {"role": "user", "content": text}], 6)
+
+    def make() -> ChatGenerator:
+        eng = LlamaEngine(smollm2_path, n_ctx=1024, threads=1)
+        r = Renderer("chat", eng.llm)
+        return ChatGenerator(eng, r, reuse_prefix=True, opening=r.opening(opening))
+
+    both = make()
+    first, second = ask(both, "Name a colour."), ask(both, "Name a fruit.")
+    usage = both.usage()
+    assert usage["prompt_tokens_evaluated"] < usage["prompt_tokens"] - 40
+    assert ask(make(), "Name a fruit.") == second
+    assert ask(make(), "Name a colour.") == first

@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from safescale.data.question import OptionLabels, Question
 from safescale.errors import OutputBusyError
-from safescale.inference.runner import locked_partial, run_resumable
+from safescale.inference.runner import Task, locked_partial, run_resumable, run_resumable_together
 
 WRITER = """
 import os, sys, time
@@ -70,6 +70,32 @@ def test_resumes_from_partial_and_drops_a_torn_line(tmp_path):
     assert counts == {"resumed": 1, "computed": 2} and calls == ["q1", "q2"]
     assert [r["v"] for r in map(json.loads, out.read_text().splitlines())] == ["old", "new", "new"]
     assert not partial.exists()
+
+
+def test_files_answered_together_go_question_by_question_and_resume_alone(tmp_path):
+    """Two conditions in one job: each question's prompts follow each other (so they
+    can share a prefix); a file finished before a kill is not redone, the other resumes."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    second.with_name("b.jsonl.partial").write_text(
+        json.dumps({"run_key": "kb"}) + "\n" + json.dumps({"question_id": "q0", "v": "old"}) + "\n"
+    )
+    calls = []
+
+    def predict(q, prompt):
+        calls.append((q.question_id, prompt["c"]))
+        return {"question_id": q.question_id, "v": prompt["c"]}
+
+    tasks = [
+        Task([(q, {"c": "a"}) for q, _ in items(3)], first, "ka"),
+        Task([(q, {"c": "b"}) for q, _ in items(3)], second, "kb"),
+    ]
+    run_resumable_together(tasks, predict)
+    assert calls == [("q0", "a"), ("q1", "a"), ("q1", "b"), ("q2", "a"), ("q2", "b")]
+    assert [t.counts["computed"] for t in tasks] == [3, 2]
+    assert [t.counts["resumed"] for t in tasks] == [0, 1]
+    assert all(t.counts["cpu_seconds"] >= 0 and t.counts["seconds"] > 0 for t in tasks)
+    rows = [json.loads(x)["v"] for x in second.read_text().splitlines()]
+    assert rows == ["old", "b", "b"] and not list(tmp_path.glob("*.partial"))
 
 
 def test_other_run_key_starts_over(tmp_path):
