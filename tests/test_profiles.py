@@ -56,7 +56,7 @@ def test_profile_parses(name):
         assert profile["executor"] == "slurm"
         assert profile["slurm-status-command"] == "squeue"  # sacct hangs without slurmdbd
         assert "slurm_partition" in profile["default-resources"]
-        for rule in ("run_inference", "run_agent"):
+        for rule in ("run_inference", "run_inference_ranked", "run_agent"):
             assert {"cpus_per_task", "gpu"} <= set(profile["set-resources"][rule])
     else:
         assert "executor" not in profile  # the local run never needs SLURM
@@ -104,7 +104,7 @@ def test_slurm_gpu_profile_requests_gpus_for_inference(slurm_plugin):
         "--cores",
         "64",  # a dry run otherwise caps threads (hence cpus_per_task) at 1
     )
-    for rule in ("run_inference", "run_agent"):
+    for rule in ("run_inference", "run_inference_ranked", "run_agent"):
         lines = resources_of(out, rule)
         assert lines, rule
         for line in lines:
