@@ -251,3 +251,38 @@ def test_power_line_without_enough_discordance(losses: int, gains: int) -> None:
     else:
         assert "no difference is detectable with 80% power at N = 40" in line
         assert re.search(r"about \d+ questions would be needed", line)
+
+
+def test_high_risk_power_line_counts_questions_that_left_or_entered_a_high_risk_error():
+    from safescale.report.scope import high_risk_power_line
+
+    rows = []
+    for i in range(40):  # 10 leave a high-risk error, 2 enter one, 1 skipped in clean
+        closed, clean = (1, 0) if i < 10 else (0, 1) if i < 12 else (i % 2, i % 2)
+        rows.append(
+            {
+                "model": "big",
+                "condition": "closed_book",
+                "question_id": f"q{i}",
+                "status": "ok",
+                "greedy_high_risk": closed,
+            }
+        )
+        rows.append(
+            {
+                "model": "big",
+                "condition": "clean_evidence",
+                "question_id": f"q{i}",
+                "status": "skipped" if i == 39 else "ok",
+                "greedy_high_risk": clean,
+            }
+        )
+    rows.append({"model": "small", "condition": "closed_book", "question_id": "q0",
+                 "status": "ok", "greedy_high_risk": 1})  # fmt: skip
+    table = paired().assign(metric_a="high_risk_rate", estimate=-0.2)
+    line = high_risk_power_line(model="big", labels=pd.DataFrame(rows), paired=table)
+    assert "12 of 39 questions changed high-risk status (10 left" in line
+    assert "2 entered one" in line and "Observed: -0.200" in line
+    assert re.search(r"smallest difference detectable with 80% power at N = 39 is 0\.\d+", line)
+    none = high_risk_power_line(model="other", labels=pd.DataFrame(rows), paired=table)
+    assert "not computed" in none

@@ -10,6 +10,7 @@ rule write_summary:
         ci="results/metrics/metrics_ci.csv",
         paired="results/metrics/paired_comparisons.csv",
         mcnemar="results/metrics/mcnemar.csv",
+        labels="results/labels/labels.parquet",
         slopes="results/scaling/slopes.csv",
         differences="results/scaling/slope_differences.csv",
         interaction="results/scaling/interaction.csv",

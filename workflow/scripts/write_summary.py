@@ -15,6 +15,7 @@ write_summary(
     ci=i.ci,
     paired=i.paired,
     mcnemar=i.mcnemar,
+    labels=i.labels,
     slopes=i.slopes,
     differences=i.differences,
     interaction=i.interaction,

@@ -119,33 +119,83 @@ def power_line(
         & (mcnemar["condition"] == C.CLEAN_EVIDENCE)
         & (mcnemar["reference"] == C.REFERENCE_CONDITION)
     ]
-    label = f"{model}: {C.CLEAN_EVIDENCE} - {C.REFERENCE_CONDITION}"
-    contrast = paired[
-        (paired["kind"] == "condition")
-        & (paired["label"] == label)
-        & (paired["metric_a"] == "accuracy")
-    ]
+    contrast = _clean_contrast(paired, model, "accuracy")
     if row.empty or contrast.empty:
         return head + "not computed: the run has no closed_book / clean_evidence pair."
     losses, gains = int(row.only_reference_correct.iloc[0]), int(row.only_condition_correct.iloc[0])
     n = int(contrast.n_questions.iloc[0])
-    observed = float(contrast.estimate.iloc[0])
     changed = (
         f"{losses + gains} of {n} questions changed correctness ({gains} gained, {losses} lost)"
     )
+    return head + _detectable(
+        changed, losses + gains, n, float(contrast.estimate.iloc[0]), alpha, target
+    )
+
+
+def high_risk_power_line(
+    *,
+    model: str,
+    labels: pd.DataFrame,
+    paired: pd.DataFrame,
+    alpha: float = DEFAULT_ALPHA,
+    target: float = DEFAULT_TARGET,
+) -> str:
+    """The same for the closed -> clean difference in high-risk error rate, from the
+    per-question labels (questions answered in both conditions)."""
+    head = f"**Power** ({model}, closed_book -> clean_evidence high-risk error rate): "
+    contrast = _clean_contrast(paired, model, "high_risk_rate")
+    mine = labels[(labels["model"] == model) & (labels["status"] == "ok")]
+    flags = mine.pivot_table(
+        index="question_id", columns="condition", values="greedy_high_risk", aggfunc="first"
+    )
+    if contrast.empty or not {C.REFERENCE_CONDITION, C.CLEAN_EVIDENCE} <= set(flags.columns):
+        return head + "not computed: the run has no closed_book / clean_evidence pair."
+    both = flags[[C.REFERENCE_CONDITION, C.CLEAN_EVIDENCE]].dropna().astype(int)
+    left = int(((both[C.REFERENCE_CONDITION] == 1) & (both[C.CLEAN_EVIDENCE] == 0)).sum())
+    entered = int(((both[C.REFERENCE_CONDITION] == 0) & (both[C.CLEAN_EVIDENCE] == 1)).sum())
+    n = len(both)
+    changed = (
+        f"{left + entered} of {n} questions changed high-risk status ({left} left a "
+        f"high-risk error, {entered} entered one)"
+    )
+    observed = float(contrast.estimate.iloc[0])
+    return head + _detectable(
+        changed, left + entered, n, observed, alpha, target, what="high-risk status"
+    )
+
+
+def _clean_contrast(paired: pd.DataFrame, model: str, metric: str) -> pd.DataFrame:
+    label = f"{model}: {C.CLEAN_EVIDENCE} - {C.REFERENCE_CONDITION}"
+    return paired[
+        (paired["kind"] == "condition")
+        & (paired["label"] == label)
+        & (paired["metric_a"] == metric)
+    ]
+
+
+def _detectable(
+    changed: str,
+    discordant: int,
+    n: int,
+    observed: float,
+    alpha: float,
+    target: float,
+    what: str = "correctness",
+) -> str:
+    """The minimum detectable paired difference at the observed discordance."""
     test = f"exact McNemar, alpha = {alpha:g}, conservative against the bootstrap p reported below"
-    if losses + gains == 0:
-        return head + f"no question of {n} changed correctness, so the test cannot reject."
-    discordance = (losses + gains) / n
+    if discordant == 0:
+        return f"no question of {n} changed {what}, so the test cannot reject."
+    discordance = discordant / n
     mdd = minimum_detectable_difference(n, discordance=discordance, target=target, alpha=alpha)
     if mdd != mdd:  # NaN: nothing detectable at this N
         needed = questions_for_power(p_gain=discordance, p_loss=0.0, target=target, alpha=alpha)
-        return head + (
+        return (
             f"{changed}; at that discordance no difference is detectable with "
             f"{target:.0%} power at N = {n} ({test}): even if every changed question moved "
             f"the same way, about {needed} questions would be needed. Observed: {observed:+.3f}."
         )
-    return head + (
+    return (
         f"{changed}; at that discordance the smallest difference detectable with "
         f"{target:.0%} power at N = {n} is {mdd:.3f} ({test}). Observed: {observed:+.3f}."
     )
@@ -186,9 +236,11 @@ def scope_lines(
     mcnemar: pd.DataFrame,
     paired: pd.DataFrame,
     agentic: pd.DataFrame | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> list[str]:
     """The run's models, questions, what its scaling fits can estimate, the power of its
-    closed -> clean test, and any agentic condition to read as standard RAG."""
+    closed -> clean tests (high-risk too when per-question `labels` are given), and any
+    agentic condition to read as standard RAG."""
     panel = model_panel(metrics)
     largest = largest_model(dict(zip(panel.model, panel.params_b, strict=True)))
     return [
@@ -196,6 +248,11 @@ def scope_lines(
         questions_line(n_questions, question_meta),
         scaling_line(slopes, diffs, interaction, joint),
         power_line(model=largest, mcnemar=mcnemar, paired=paired),
+        *(
+            [high_risk_power_line(model=largest, labels=labels, paired=paired)]
+            if labels is not None
+            else []
+        ),
         *agentic_lines(agentic),
         "**These numbers come from this run's models and data, not from the published "
         "study**; the study's means are shown for orientation only.",

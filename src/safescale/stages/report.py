@@ -40,11 +40,13 @@ def write_summary(
     out_table2: str,
     out_intro: str,
     agentic_summary: str | None = None,
+    labels: str | None = None,
 ) -> None:
     """SUMMARY.md, Tables 1-2 and the report's front page (what the run can and cannot
     show) from the run's tables (ensembles and worst cases are inputs so the summary is
     rebuilt when they change). `agentic_summary` (optional, results/agentic/summary.csv)
-    flags models whose agentic RAG mostly fell back."""
+    flags models whose agentic RAG mostly fell back; `labels` (per-question labels) gives
+    the high-risk power line."""
     from safescale.report.scope import flagged_agentic_models, scope_lines, scope_rst
     from safescale.report.summary import summary_markdown
 
@@ -73,6 +75,7 @@ def write_summary(
         mcnemar=pd.read_csv(mcnemar),
         paired=paired_table,
         agentic=agentic,
+        labels=pd.read_parquet(labels) if labels else None,
         **scaling,
     )
     text = summary_markdown(
