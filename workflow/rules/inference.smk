@@ -53,11 +53,11 @@ if RANKED_TOGETHER:
             f"logs/inference/{{model}}/{C.RANKED_EVIDENCE_JOB}.log",
         benchmark:
             f"benchmarks/inference/{{model}}/{C.RANKED_EVIDENCE_JOB}.tsv"
+        # the longest jobs start first, so two cores are not left with one long job
+        priority: 10
         conda:
             CONDA_ENV
         threads: THREADS
-        # the longest jobs start first, so two cores are not left with one long job
-        priority: 10
         resources:
             mem_mb=4000,
             runtime=480,

@@ -14,11 +14,11 @@ rule run_agent:
         "logs/agentic/{model}.log",
     benchmark:
         "benchmarks/agentic/{model}.tsv"
+    # a long job that agentic_rag waits for: start it first
+    priority: 15
     conda:
         CONDA_ENV
     threads: THREADS
-    # a long job that agentic_rag waits for: start it first
-    priority: 10
     resources:
         mem_mb=4000,
         runtime=120,
@@ -57,6 +57,8 @@ rule build_prompts:
         prompts="results/prompts/{model}/{condition}.jsonl",
     log:
         "logs/prompts/{model}/{condition}.log",
+    # short jobs that every model-running job waits for: never queue them behind one
+    priority: 20
     conda:
         CONDA_ENV
     resources:

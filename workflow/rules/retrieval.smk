@@ -8,6 +8,8 @@ rule chunk_corpus:
         chunks="results/index/chunks.jsonl",
     log:
         "logs/retrieval/chunk_corpus.log",
+    # short jobs that every model-running job waits for: never queue them behind one
+    priority: 20
     conda:
         CONDA_ENV
     params:
@@ -27,6 +29,8 @@ rule index_bm25:
         index="results/index/bm25.pkl",
     log:
         "logs/retrieval/index_bm25.log",
+    # short jobs that every model-running job waits for: never queue them behind one
+    priority: 20
     conda:
         CONDA_ENV
     script:
@@ -43,6 +47,8 @@ rule index_dense:
         "logs/retrieval/index_dense.log",
     benchmark:
         "benchmarks/retrieval/index_dense.tsv"
+    # short jobs that every model-running job waits for: never queue them behind one
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
@@ -66,6 +72,8 @@ rule retrieve:
         rankings="results/retrieval/{retriever}.jsonl",
     log:
         "logs/retrieval/retrieve_{retriever}.log",
+    # short jobs that every model-running job waits for: never queue them behind one
+    priority: 20
     conda:
         CONDA_ENV
     threads: 1
