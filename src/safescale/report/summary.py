@@ -297,8 +297,10 @@ The study column is its mean over 34 models on RadSaFE-200 (different models and
 
 ## Paired contrasts per model: clean vs closed book, conflicting vs clean evidence
 
-Paired bootstrap over questions; `p` is the bootstrap p, `p_holm` / `p_bh` adjust it over
-the models within one contrast and metric. Claims are worded on `p_holm` < {DEFAULT_ALPHA:g}:
+Paired bootstrap over questions; `p` is the bootstrap p, `p_holm` / `p_bh` adjust it within
+its family: one metric and one contrast kind, i.e. every "condition - closed_book" contrast
+of every model (all conditions, not only clean evidence), and every "conflict_evidence -
+clean_evidence" contrast of every model. Claims are worded on `p_holm` < {DEFAULT_ALPHA:g}:
 
 {claims}
 
