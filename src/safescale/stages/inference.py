@@ -80,7 +80,6 @@ def _answer_prompts(
     from safescale.inference.runner import Task, run_resumable_together
     from safescale.prompting.templates import Renderer
 
-    cpu_start = time.process_time()
     manifest = read_json(model)
     questions = {q.question_id: q for q in read_canonical(benchmark)}
     record_sets = [read_jsonl(p) for p in prompts]
@@ -153,7 +152,7 @@ def _answer_prompts(
             # machine wall time is mostly waiting. `cpu_seconds`: this condition's
             # prompts; `process_cpu_seconds`: the whole job, model load included.
             cpu_seconds=round(task.counts["cpu_seconds"], 2),
-            process_cpu_seconds=round(time.process_time() - cpu_start, 2),
+            process_cpu_seconds=round(time.process_time(), 2),
             job=job or condition,
             job_conditions=conditions,
         )
