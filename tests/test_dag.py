@@ -67,6 +67,32 @@ def test_ranked_evidence_conditions_share_one_job_per_model(tmp_path):
     assert re.search(r"run_inference\s+4\b", alone)
 
 
+def test_one_agent_job_plans_for_every_model_when_the_agent_is_shared(tmp_path):
+    """The default's `agent_model: largest` runs one agent (the 1.5B) whose transcripts
+    every model's agentic_rag prompts read; with `null` each model runs its own."""
+    import yaml
+
+    def dry_run(agent: str | None) -> str:
+        cfg = tmp_path / f"{agent}.yaml"
+        cfg.write_text(yaml.safe_dump({"agentic": {"agent_model": agent}}))
+        res = run(
+            "-n", "results/prompts/qwen2.5-coder-0.5b/agentic_rag.jsonl",
+            "results/agentic/summary.csv",
+            "--configfile", str(ROOT / "config/config.yaml"), str(cfg),
+            "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-3000:]
+        return res.stdout + res.stderr
+
+    shared = dry_run("largest")
+    assert re.search(r"run_agent\s+1\b", shared), shared[-2000:]
+    assert "results/agentic/qwen2.5-coder-1.5b.jsonl" in shared
+    assert "results/agentic/qwen2.5-coder-0.5b.jsonl" not in shared
+    own = dry_run(None)
+    assert re.search(r"run_agent\s+2\b", own), own[-2000:]
+    assert "results/agentic/qwen2.5-coder-0.5b.jsonl" in own
+
+
 def test_lint_is_clean():
     res = run("--lint")
     assert res.returncode == 0 and "Congratulations" in res.stdout + res.stderr, res.stdout[-3000:]

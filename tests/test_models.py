@@ -262,3 +262,28 @@ def test_missing_model_file_is_named(fetched):
     f.unlink()
     with pytest.raises(ModelError, match="'mine': file not found"):
         verify_model_file(manifest)
+
+
+def test_planning_agent_largest_is_the_runs_largest_model_and_joins_the_run():
+    """`agent_model: largest` names the run's biggest model, whatever the registry holds;
+    a named agent outside the run is loaded too; an unknown name is an error."""
+    from safescale.config import planning_agent, selected_models
+
+    def config(models, agent):
+        return {
+            "models_registry": "config/models.yaml",
+            "models": models,
+            "agentic": {"agent_model": agent},
+            "inference": {"judge_model": None},
+        }
+
+    specs = {s.name: s for s in selected_models(config(["qwen2.5-coder-0.5b"], None))}
+    cfg = config(["smollm2-135m", "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"], "largest")
+    assert planning_agent(cfg, {s.name: s for s in selected_models(cfg)}) == "qwen2.5-coder-1.5b"
+    cfg = config(["smollm2-135m", "gemma3-270m"], "largest")
+    assert planning_agent(cfg, {s.name: s for s in selected_models(cfg)}) == "gemma3-270m"
+    assert planning_agent(config(["qwen2.5-coder-0.5b"], None), specs) is None
+    cfg = config(["smollm2-135m"], "qwen2.5-coder-1.5b")
+    assert [s.name for s in selected_models(cfg)] == ["smollm2-135m", "qwen2.5-coder-1.5b"]
+    with pytest.raises(ValueError, match=r"\['no-such-agent'\] are not in the registry"):
+        selected_models(config(["smollm2-135m"], "no-such-agent"))

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from safescale.data.models import ModelSpec, default_cache_dir, parse_registry
+from safescale.data.models import ModelSpec, default_cache_dir, largest_model, parse_registry
 from safescale.inference.llama_engine import Decoding
 from safescale.inference.sampling import SamplingSettings
 
@@ -35,18 +35,37 @@ def registry(config: dict[str, Any], base: Path = ROOT) -> dict[str, ModelSpec]:
         return parse_registry(yaml.safe_load(fh), source=config["models_registry"])
 
 
+# `agentic.agent_model: largest`: the run's model with the most nominal parameters plans
+# the searches of every model, as the study handed every model one pre-built report.
+LARGEST_AGENT = "largest"
+
+
+def planning_agent(config: Mapping[str, Any], specs: Mapping[str, ModelSpec]) -> str | None:
+    """The registry model that plans the agentic searches of every model under test;
+    None: each model plans its own."""
+    name = config["agentic"].get("agent_model")
+    if name != LARGEST_AGENT:
+        return name
+    return largest_model({m: specs[m].params_b for m in config["models"]})
+
+
 def selected_models(config: dict[str, Any], base: Path = ROOT) -> list[ModelSpec]:
     specs = registry(config, base)
     wanted = list(config["models"])
-    for extra in (config["agentic"].get("agent_model"), config["inference"].get("judge_model")):
+
+    def check_known(names: Sequence[str]) -> None:
+        unknown = [m for m in names if m not in specs]
+        if unknown:
+            raise ValueError(
+                f"models {unknown} are not in the registry {config['models_registry']}; "
+                f"known: {sorted(specs)}"
+            )
+
+    check_known(wanted)
+    for extra in (planning_agent(config, specs), config["inference"].get("judge_model")):
         if extra and extra not in wanted:
             wanted.append(extra)
-    unknown = [m for m in wanted if m not in specs]
-    if unknown:
-        raise ValueError(
-            f"models {unknown} are not in the registry {config['models_registry']}; "
-            f"known: {sorted(specs)}"
-        )
+    check_known(wanted)
     return [specs[m] for m in wanted]
 
 

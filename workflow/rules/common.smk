@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from safescale import conditions as C
 from safescale.config import cache_dir as _cache_dir
+from safescale.config import planning_agent
 from safescale.config import prediction_settings
 from safescale.config import selected_models
 from safescale.data.check import check_mapping, problems_in_logs, run_start_lines
@@ -84,6 +85,7 @@ RANK_DEPTH = 200
 
 wildcard_constraints:
     model="|".join(map(re.escape, MODEL_SPECS)),
+    agent="|".join(map(re.escape, MODEL_SPECS)),
     condition="|".join(C.ALL_CONDITIONS),
     retriever="bm25|dense|hybrid",
 
@@ -101,12 +103,25 @@ def prompt_inputs(wildcards):
     if needs_retrieval(wildcards.condition):
         inputs["rankings"] = f"results/retrieval/{RETRIEVER}.jsonl"
     if wildcards.condition == C.AGENTIC_RAG:
-        inputs["agentic"] = f"results/agentic/{wildcards.model}.jsonl"
+        inputs["agentic"] = agent_transcripts(wildcards.model)
     return inputs
 
 
-def agent_model(wildcards):
-    return config["agentic"]["agent_model"] or wildcards.model
+AGENT = planning_agent(config, MODEL_SPECS)
+
+
+def agent_of(model):
+    """The model that plans the agentic searches for `model` (itself unless one is set)."""
+    return AGENT or model
+
+
+def agent_transcripts(model):
+    """Transcripts are named by their agent: one run_agent job per agent, shared by
+    every model it plans for."""
+    return f"results/agentic/{agent_of(model)}.jsonl"
+
+
+AGENTS = sorted({agent_of(m) for m in MODELS})
 
 
 JUDGE = config["inference"]["judge_model"]

@@ -7,13 +7,13 @@ rule run_agent:
         chunks="results/index/chunks.jsonl",
         bm25="results/index/bm25.pkl",
         chroma="results/index/chroma",
-        model=lambda w: f"results/models/{agent_model(w)}.json",
+        model="results/models/{agent}.json",
     output:
-        transcripts="results/agentic/{model}.jsonl",
+        transcripts="results/agentic/{agent}.jsonl",
     log:
-        "logs/agentic/{model}.log",
+        "logs/agentic/{agent}.log",
     benchmark:
-        "benchmarks/agentic/{model}.tsv"
+        "benchmarks/agentic/{agent}.tsv"
     # a long job that agentic_rag waits for: start it first
     priority: 15
     conda:
@@ -35,7 +35,7 @@ rule run_agent:
 
 rule summarize_agent:
     input:
-        transcripts=expand("results/agentic/{model}.jsonl", model=MODELS),
+        transcripts=expand("results/agentic/{agent}.jsonl", agent=AGENTS),
     output:
         summary="results/agentic/summary.csv",
     log:
@@ -45,7 +45,7 @@ rule summarize_agent:
     resources:
         mem_mb=1000,
     params:
-        models=MODELS,
+        transcripts_of={m: agent_transcripts(m) for m in MODELS},
     script:
         "../scripts/summarize_agent.py"
 

@@ -8,7 +8,6 @@ start(snakemake)
 from safescale.stages.prompts import summarize_agent  # noqa: E402
 
 summarize_agent(
-    transcripts=list(snakemake.input.transcripts),
-    models=list(snakemake.params.models),
+    transcripts_of=dict(snakemake.params.transcripts_of),
     out_summary=snakemake.output.summary,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +80,14 @@ def run_agent(
     write_jsonl(transcripts, out_transcripts)
 
 
-def summarize_agent(*, transcripts: Sequence[str], models: Sequence[str], out_summary: str) -> None:
-    """Per model: usable share, who stopped, fallback evidence and token cost of the agent."""
+def summarize_agent(*, transcripts_of: Mapping[str, str], out_summary: str) -> None:
+    """Per model under test: usable share, who stopped, fallback evidence and token cost
+    of its agent (`transcripts_of`: model -> its agent's transcripts; one agent may
+    plan for several models)."""
     from safescale.prompting.agentic import mostly_fallback_models, summarize_transcripts
 
-    if len(transcripts) != len(models):
-        raise ValueError(f"{len(transcripts)} transcript files for {len(models)} models")
-    table = summarize_transcripts(
-        {m: read_jsonl(path) for m, path in zip(models, transcripts, strict=True)}
-    )
+    files = {path: read_jsonl(path) for path in sorted(set(transcripts_of.values()))}
+    table = summarize_transcripts({m: files[path] for m, path in transcripts_of.items()})
     print(table.to_string(index=False))
     for name in mostly_fallback_models(table):
         print(f"WARNING: the agentic condition for model {name} mostly fell back")
