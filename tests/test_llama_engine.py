@@ -275,3 +275,30 @@ def test_the_agent_opening_is_read_once_and_replies_do_not_change(smollm2_path):
     assert usage["prompt_tokens_evaluated"] < usage["prompt_tokens"] - 40
     assert ask(make(), "Name a fruit.") == second
     assert ask(make(), "Name a colour.") == first
+
+
+def test_samples_reuse_the_greedy_paths_logits_without_changing_any_sample(engine):
+    """answer() hands the greedy path's logits to the sample tree; every sample and the
+    greedy answer equal those decoded with no reuse, with fewer decode steps.  Hot
+    sampling and six tokens make deep, branching trees that leave the greedy path and
+    return to it (the cache must hold a path before its known logits are used)."""
+    settings = SamplingSettings(temperature=1.3)
+    decoding = Decoding(greedy_max_tokens=6, n_samples=12, sample_max_tokens=6, sampling=settings)
+    r = Renderer("chat", engine.llm)
+    for evidence in (None, "Thunderclap headache: non-contrast CT first. " * 2):
+        tokens = r.tokenize(r.render(Q, evidence))
+        seeds = [derive_seed("reuse", evidence, i) for i in range(12)]
+        before = engine.stats.decode_steps
+        out = engine.answer(tokens, Q.letters, decoding, seeds)
+        steps_reused = engine.stats.decode_steps - before
+
+        before = engine.stats.decode_steps
+        greedy = engine.greedy(len(tokens), engine.prime(tokens), 6)
+        samples = engine.sample_tree(len(tokens), engine.prime(tokens), seeds, 6, settings)
+        steps_plain = engine.stats.decode_steps - before
+
+        assert out["greedy"].tokens == greedy.tokens
+        assert [s.tokens for s in out["samples"]] == [s.tokens for s in samples]
+        assert len({tuple(s.tokens) for s in samples}) > 2  # the tree branches
+        assert any(s.tokens[:2] == greedy.tokens[:2] for s in samples)  # and reuses
+        assert steps_reused < steps_plain

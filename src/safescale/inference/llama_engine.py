@@ -215,8 +215,13 @@ class LlamaEngine:
         logits: np.ndarray,
         max_tokens: int,
         is_final: Callable[[str], bool] | None = None,
+        evaluated: dict[tuple[int, ...], np.ndarray] | None = None,
     ) -> Generation:
-        """Greedy decoding until a stop token, max_tokens, or `is_final(text)` (see sample_tree)."""
+        """Greedy decoding until a stop token, max_tokens, or `is_final(text)` (see sample_tree).
+
+        `evaluated` collects the logits after each decoded path, so sample_tree does not
+        evaluate the same token at the same position again (a decode step costs as much
+        as about eight prompt tokens on a CPU)."""
         tokens: list[int] = []
         t0 = time.perf_counter()
         for step in range(max_tokens):
@@ -229,6 +234,8 @@ class LlamaEngine:
             if step + 1 < max_tokens:
                 logits = self._eval_at(prompt_len + len(tokens) - 1, [tok])
                 self.stats.decode_steps += 1
+                if evaluated is not None:
+                    evaluated[tuple(tokens)] = logits
         self.stats.seconds_decode += time.perf_counter() - t0
         return Generation(tokens, self._detok(tokens))
 
@@ -240,13 +247,17 @@ class LlamaEngine:
         max_tokens: int,
         settings: SamplingSettings,
         is_final: Callable[[str], bool] | None = None,
+        evaluated: Mapping[tuple[int, ...], np.ndarray] | None = None,
     ) -> list[Generation]:
         """Decode each sample until a stop token, max_tokens, or `is_final(text)`.
 
         `is_final` lets a branch stop once its parsed letter can no longer change
         (see parsing.letter_is_final); the parsed letters are then identical to
-        full decoding, only the recorded raw text is shorter.
+        full decoding, only the recorded raw text is shorter. `evaluated`: logits of
+        paths the greedy answer already decoded from the same prompt (the same token at
+        the same position after the same cache: identical logits, no evaluation).
         """
+        known = evaluated or {}
         rngs = [np.random.default_rng(s) for s in seeds]
         finished: dict[int, list[int]] = {}
         t0 = time.perf_counter()
@@ -256,7 +267,8 @@ class LlamaEngine:
             children: dict[int, list[int]] = {}
             for i in members:
                 children.setdefault(draw(p, rngs[i]), []).append(i)
-            for tok in sorted(children):
+            # The greedy path first: the cache still holds it, so its known logits are valid.
+            for tok in sorted(children, key=lambda t: ((*prefix, t) not in known, t)):
                 group = children[tok]
                 if self._is_stop(tok):
                     finished.update({i: prefix for i in group})
@@ -265,8 +277,10 @@ class LlamaEngine:
                 if len(path) >= max_tokens or (is_final and is_final(self._detok(path))):
                     finished.update({i: path for i in group})
                     continue
-                child_logits = self._eval_at(prompt_len + len(prefix), [tok])
-                self.stats.decode_steps += 1
+                child_logits = known.get(tuple(path))
+                if child_logits is None:
+                    child_logits = self._eval_at(prompt_len + len(prefix), [tok])
+                    self.stats.decode_steps += 1
                 expand(child_logits, group, path)
 
         if seeds:
@@ -286,7 +300,10 @@ class LlamaEngine:
         """Everything the study records for one prompt, from one prompt evaluation."""
         t0 = time.perf_counter()
         logits = self.prime(prompt_tokens, splits)
-        greedy = self.greedy(len(prompt_tokens), logits, decoding.greedy_max_tokens, is_final)
+        evaluated: dict[tuple[int, ...], np.ndarray] = {}
+        greedy = self.greedy(
+            len(prompt_tokens), logits, decoding.greedy_max_tokens, is_final, evaluated
+        )
         latency = time.perf_counter() - t0
         probs, mass = self.letter_probabilities(logits, letters)
         samples = self.sample_tree(
@@ -296,6 +313,7 @@ class LlamaEngine:
             decoding.sample_max_tokens,
             decoding.sampling,
             is_final,
+            evaluated,
         )
         return {
             "greedy": greedy,
