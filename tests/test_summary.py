@@ -229,6 +229,20 @@ def test_agentic_fallback_is_flagged() -> None:
     assert "fell back" not in plain
 
 
+def test_summary_says_who_planned_the_agentic_searches() -> None:
+    def planners(agents: list[str]) -> str:
+        agentic = pd.DataFrame(
+            {"model": ["small", "big"], "agent_model": agents, "mostly_fallback": [False] * 2}
+        )
+        return "\n".join(render(agentic)[0])
+
+    assert "one agent, big, planned the searches and chose the evidence for every model" in (
+        planners(["big", "big"])
+    )
+    assert "each model planned its own searches" in planners(["small", "big"])
+    assert "small by big, big by small" in planners(["big", "small"])
+
+
 def test_footnotes_share_one_definition() -> None:
     notes = Footnotes()
     a = notes.mark(shared_reason(FALLBACK.format(0.1)))

@@ -201,12 +201,30 @@ def _detectable(
     )
 
 
+def agent_line(agentic: pd.DataFrame) -> list[str]:
+    """Who planned the agentic searches: one shared agent, or each model for itself."""
+    if "agent_model" not in agentic:
+        return []
+    pairs = dict(zip(agentic["model"].astype(str), agentic["agent_model"].astype(str), strict=True))
+    if all(agent == model for model, agent in pairs.items()):
+        return ["**Agentic RAG**: each model planned its own searches."]
+    agents = sorted(set(pairs.values()))
+    if len(agents) == 1:
+        return [
+            f"**Agentic RAG**: one agent, {agents[0]}, planned the searches and chose the "
+            "evidence for every model, so agentic_rag compares the models as readers of the "
+            "same evidence (as the study gave every model one pre-built report)."
+        ]
+    return ["**Agentic RAG** agents: " + ", ".join(f"{m} by {a}" for m, a in pairs.items()) + "."]
+
+
 def agentic_lines(agentic: pd.DataFrame | None) -> list[str]:
-    """A warning per model whose agentic RAG mostly fell back to the question as its query."""
+    """Who planned, and a warning per model whose agentic RAG mostly fell back to the
+    question as its query."""
     if agentic is None or agentic.empty or "mostly_fallback" not in agentic:
         return []
     flagged = agentic[agentic["mostly_fallback"].astype(str).str.lower().isin({"true", "1"})]
-    lines = []
+    lines = agent_line(agentic)
     for row in flagged.itertuples(index=False):
         usable = getattr(row, "usable_share", float("nan"))
         share = f" (usable plans for {usable:.0%} of questions)" if usable == usable else ""
